@@ -1,0 +1,146 @@
+//! A provider's verification keys, compiled from an inline JWKS or a shared secret.
+//! Keys are indexed by `kid`; a key is only ever used with an algorithm of its family.
+
+use super::error::JwtError;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use std::collections::HashMap;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// A key that could not be loaded.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum KeyError {
+    /// The JWKS document is not a JWKS.
+    #[error("jwks is not a valid JWK set: {0}")]
+    BadJwks(String),
+    /// One key could not be turned into a verification key.
+    #[error("jwks key {index} (kid {kid:?}) is not usable: {reason}")]
+    BadKey {
+        /// Position in `keys`.
+        index: usize,
+        /// Its `kid`, if any.
+        kid: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// Two keys share a `kid`.
+    #[error("jwks has two keys with kid `{0}`")]
+    DuplicateKid(String),
+    /// The shared secret is not base64 or too short.
+    #[error("shared_secret_base64 is not usable: {0}")]
+    BadSecret(String),
+}
+
+/// One verification key.
+#[derive(Clone)]
+pub struct Key {
+    /// Its `kid`, if any.
+    pub kid: Option<String>,
+    /// The algorithm the JWK pins (`alg`), if any.
+    pub alg: Option<Algorithm>,
+    /// The key itself.
+    pub key: DecodingKey,
+}
+
+/// A provider's keys.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<Key>,
+    by_kid: HashMap<String, usize>,
+}
+
+impl KeySet {
+    /// Parses a JWKS document. Keys for signature use only; unknown key types are errors.
+    pub fn from_jwks(value: &serde_json::Value) -> Result<Self, KeyError> {
+        let set: JwkSet = serde_json::from_value(value.clone())
+            .map_err(|e| KeyError::BadJwks(e.to_string()))?;
+        let mut keys = KeySet::default();
+        for (index, jwk) in set.keys.iter().enumerate() {
+            let kid = jwk.common.key_id.clone();
+            let bad = |reason: String| KeyError::BadKey {
+                index,
+                kid: kid.clone(),
+                reason,
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(e.to_string()))?;
+            let alg = match jwk.common.key_algorithm {
+                Some(a) => Some(
+                    Algorithm::from_str(&a.to_string())
+                        .map_err(|_| bad(format!("alg {a} is not a signature algorithm")))?,
+                ),
+                None => None,
+            };
+            if let Some(a) = alg {
+                if a.family() != key.family() {
+                    return Err(bad("alg does not match the key type".into()));
+                }
+            }
+            keys.push(Key { kid, alg, key })?;
+        }
+        Ok(keys)
+    }
+
+    /// A key set holding one HMAC secret.
+    pub fn from_secret(base64_secret: &str) -> Result<Self, KeyError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(base64_secret.trim())
+            .map_err(|e| KeyError::BadSecret(e.to_string()))?;
+        if bytes.len() < 32 {
+            return Err(KeyError::BadSecret("shorter than 32 bytes".into()));
+        }
+        let mut keys = KeySet::default();
+        keys.push(Key {
+            kid: None,
+            alg: None,
+            key: DecodingKey::from_secret(&bytes),
+        })?;
+        Ok(keys)
+    }
+
+    /// Adds every key of `other`.
+    pub fn extend(&mut self, other: KeySet) -> Result<(), KeyError> {
+        for key in other.keys {
+            self.push(key)?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, key: Key) -> Result<(), KeyError> {
+        if let Some(kid) = &key.kid {
+            if self.by_kid.insert(kid.clone(), self.keys.len()).is_some() {
+                return Err(KeyError::DuplicateKid(kid.clone()));
+            }
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The keys that may verify a token with this `kid` and `alg`: with a `kid`, only
+    /// that key (unknown → error); without, every key of the algorithm's family.
+    pub fn candidates(&self, kid: Option<&str>, alg: Algorithm) -> Result<Vec<&Key>, JwtError> {
+        let fits = |k: &&Key| k.key.family() == alg.family() && k.alg.is_none_or(|a| a == alg);
+        let found: Vec<&Key> = match kid {
+            Some(kid) => {
+                let index = self.by_kid.get(kid).ok_or(JwtError::UnknownKid)?;
+                self.keys.get(*index).into_iter().filter(fits).collect()
+            }
+            None => self.keys.iter().filter(fits).collect(),
+        };
+        if found.is_empty() {
+            return Err(JwtError::NoKeyForAlgorithm(format!("{alg:?}")));
+        }
+        Ok(found)
+    }
+}

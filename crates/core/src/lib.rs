@@ -1,0 +1,20 @@
+//! Portcullis core: every authorization decision the gateway filters make, as plain
+//! functions over plain values (headers, claims, bytes, `now`). Nothing here knows about
+//! proxy-wasm; the filter crates under `filters/` only move values between the host and
+//! this crate, so all of the logic is unit-testable natively.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod accounts;
+pub mod claims;
+pub mod config;
+pub mod decision;
+pub mod fields;
+pub mod flow;
+pub mod identity;
+pub mod json;
+pub mod jwt;
+pub mod path;
+pub mod policy;
+pub mod redact;
+pub mod route;
+pub mod tenant;

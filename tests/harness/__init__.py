@@ -1,0 +1,1 @@
+"""Integration-test harness: a real Envoy, the sample backend, real tokens."""

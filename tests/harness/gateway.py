@@ -1,0 +1,191 @@
+"""Starting and stopping a real Envoy on free loopback ports.
+
+Envoy is started by the test process itself, with a parent-death signal so it can never
+outlive the tests, and is stopped at teardown even when a test fails.
+"""
+
+import copy
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVOY = ROOT / ".venv" / "bin" / "envoy"
+WASM_DIR = ROOT / "build" / "wasm"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent():
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Envoy:
+    """One Envoy process running `config` (a dict in Envoy's bootstrap shape)."""
+
+    def __init__(self, config, name="envoy"):
+        self.config = copy.deepcopy(config)
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.config["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}}
+        listener = self.config["static_resources"]["listeners"][0]
+        listener["address"]["socket_address"]["port_value"] = self.port
+        self.dir = Path(tempfile.mkdtemp(prefix=f"portcullis-{name}-"))
+        self.config_path = self.dir / "envoy.yaml"
+        self.log_path = self.dir / "envoy.log"
+        self.process = None
+
+    def start(self, timeout=60, expect_ready=True):
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(ENVOY), "-c", str(self.config_path), "--concurrency", "1", "--log-level", "info",
+             "--base-id", str(free_port()), "--disable-hot-restart"],
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+        )
+        if expect_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"envoy exited with {self.process.returncode}:\n{self.logs()[-4000:]}")
+            try:
+                if requests.get(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"envoy not ready after {timeout}s:\n{self.logs()[-4000:]}")
+
+    def wait_exit(self, timeout=60):
+        """For configurations Envoy must refuse: its exit code."""
+        return self.process.wait(timeout)
+
+    def logs(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path, host="acme.localhost", token=None, headers=None, method="GET", **kwargs):
+        h = {"host": host}
+        if token:
+            h["authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        return requests.request(method, self.url(path), headers=h, timeout=10, allow_redirects=False, **kwargs)
+
+    def stats(self):
+        return requests.get(f"http://127.0.0.1:{self.admin_port}/stats/prometheus", timeout=5).text
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def load_repo_config(backend_port):
+    """The repository's own envoy.yaml, with the backend cluster pointed at the test
+    backend. Listener and admin ports are replaced by `Envoy` itself."""
+    config = yaml.safe_load((ROOT / "envoy.yaml").read_text())
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "backend":
+            endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+            endpoint["address"]["socket_address"]["port_value"] = backend_port
+    return config
+
+
+def wasm_filter(name, configuration):
+    """An Envoy HTTP filter entry running Portcullis filter `name` with `configuration`."""
+    return {
+        "name": name,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": name,
+                "vm_config": {
+                    "vm_id": name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(WASM_DIR / f"{name}.wasm")}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration if isinstance(configuration, str) else json.dumps(configuration),
+                },
+            },
+        },
+    }
+
+
+def route(name, path, requirement=None, cluster="backend", prefix=False, **metadata):
+    """A route to the backend with Portcullis metadata."""
+    meta = dict(metadata)
+    if requirement is not None:
+        meta["requirement"] = requirement
+    entry = {"name": name, "match": {"prefix" if prefix else "path": path}, "route": {"cluster": cluster}}
+    if meta:
+        entry["metadata"] = {"filter_metadata": {"portcullis": meta}}
+    return entry
+
+
+def bootstrap(filters, routes, backend_port):
+    """A minimal Envoy bootstrap: one listener, the given HTTP filters and routes, the
+    HCM's path normalisation on, one backend cluster."""
+    return {
+        "static_resources": {
+            "listeners": [{
+                "name": "main",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "ingress",
+                        "normalize_path": True,
+                        "merge_slashes": True,
+                        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+                        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
+                        "http_filters": list(filters) + [{
+                            "name": "envoy.filters.http.router",
+                            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                        }],
+                    },
+                }]}],
+            }],
+            "clusters": [{
+                "name": "backend",
+                "type": "STATIC",
+                "load_assignment": {"cluster_name": "backend", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": backend_port}}}}]}]},
+            }],
+        }
+    }
