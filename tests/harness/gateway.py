@@ -157,14 +157,26 @@ def route(name, path, requirement=None, cluster="backend", prefix=False, **metad
     return entry
 
 
+HOLD_RESPONSE = {
+    # The same response hold `portcullis render envoy` puts first in the chain: it keeps
+    # response headers back until the body is checked (crates/cli/src/cmd/render/hold.rs).
+    "name": "portcullis.hold_response",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string": "function envoy_on_response(response)\n  response:body(true)\nend\n"},
+    },
+}
+
+
 def bootstrap(filters, routes, backend_port):
-    """A minimal Envoy bootstrap: one listener, the given HTTP filters and routes, the
-    HCM's path normalisation on, one backend cluster."""
+    """A minimal Envoy bootstrap: one listener, the response hold and the given HTTP
+    filters, the routes, the HCM's path normalisation on, one backend cluster."""
     return {
         "static_resources": {
             "listeners": [{
                 "name": "main",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "per_connection_buffer_limit_bytes": 8388608,
                 "filter_chains": [{"filters": [{
                     "name": "envoy.filters.network.http_connection_manager",
                     "typed_config": {
@@ -174,7 +186,7 @@ def bootstrap(filters, routes, backend_port):
                         "merge_slashes": True,
                         "path_with_escaped_slashes_action": "REJECT_REQUEST",
                         "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
-                        "http_filters": list(filters) + [{
+                        "http_filters": [HOLD_RESPONSE] + list(filters) + [{
                             "name": "envoy.filters.http.router",
                             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
                         }],
@@ -184,6 +196,7 @@ def bootstrap(filters, routes, backend_port):
             "clusters": [{
                 "name": "backend",
                 "type": "STATIC",
+                "per_connection_buffer_limit_bytes": 8388608,
                 "load_assignment": {"cluster_name": "backend", "endpoints": [{"lb_endpoints": [{"endpoint": {
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": backend_port}}}}]}]},
             }],

@@ -1,12 +1,19 @@
 //! `portcullis`: the operator's command-line tool. Each subcommand lives in `cmd/` and
 //! runs the same core code as the gateway filters.
+//!
+//! Exit codes: 0 ok (check passed, request allowed), 1 check failed or request denied,
+//! 2 usage or I/O error.
 
 mod cmd;
+mod gateway;
+mod routes;
 
 use clap::{Parser, Subcommand};
+use cmd::Status;
 use std::process::ExitCode;
 
-/// Portcullis command-line tool.
+/// Portcullis command-line tool: check a gateway configuration, explain a decision,
+/// render the gateway's configuration, mint test tokens.
 #[derive(Parser)]
 #[command(name = "portcullis", version, about)]
 struct Cli {
@@ -16,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate gateway.yaml and its role table with the filters' own parsers.
+    Check(cmd::check::CheckArgs),
+    /// Explain, stage by stage, what the gateway decides for one request.
+    Explain(cmd::explain::ExplainArgs),
+    /// Render a gateway's configuration from gateway.yaml and the role table.
+    Render(cmd::render::RenderArgs),
     /// Mint a signed token from a claims file, for local use and tests.
     Token(cmd::token::TokenArgs),
 }
@@ -23,10 +36,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Token(args) => cmd::token::run(&args),
+        Command::Check(args) => cmd::check::run(&args),
+        Command::Explain(args) => cmd::explain::run(&args),
+        Command::Render(args) => cmd::render::run(&args),
+        Command::Token(args) => cmd::token::run(&args).map(|()| Status::Ok),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Status::Ok) => ExitCode::SUCCESS,
+        Ok(Status::Failed) => ExitCode::from(1),
         Err(err) => {
             eprintln!("portcullis: {err}");
             ExitCode::from(2)

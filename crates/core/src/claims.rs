@@ -104,7 +104,10 @@ mod tests {
     #[test]
     fn nested_path_reads_keycloak_roles() {
         let c = claims(json!({"realm_access": {"roles": ["FINANCEIRO"]}}));
-        assert_eq!(ClaimPath::dotted("realm_access.roles").strings(&c), vec!["FINANCEIRO"]);
+        assert_eq!(
+            ClaimPath::dotted("realm_access.roles").strings(&c),
+            vec!["FINANCEIRO"]
+        );
     }
 
     #[test]
@@ -125,6 +128,9 @@ mod tests {
     #[test]
     fn joined_joins_arrays_with_commas() {
         let c = claims(json!({"organization": ["qa", "demostore"]}));
-        assert_eq!(ClaimPath::dotted("organization").joined(&c).as_deref(), Some("qa,demostore"));
+        assert_eq!(
+            ClaimPath::dotted("organization").joined(&c).as_deref(),
+            Some("qa,demostore")
+        );
     }
 }

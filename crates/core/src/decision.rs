@@ -40,6 +40,16 @@ impl Denial {
         }
     }
 
+    /// A 400: the request is malformed (e.g. a path not in normal form).
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Denial {
+            status: 400,
+            code,
+            detail: detail.into(),
+            public_detail: false,
+        }
+    }
+
     /// A 502: the backend's answer could not be delivered safely.
     pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
         Denial {
@@ -67,6 +77,7 @@ impl Denial {
         } else {
             match self.status {
                 401 => "unauthorized",
+                400 => "bad request",
                 403 => "forbidden",
                 502 => "bad gateway",
                 _ => "internal error",

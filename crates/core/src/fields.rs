@@ -1,8 +1,11 @@
 //! Field filters: which response fields a requirement or grant removes (`::!{a.b,c}`)
 //! or keeps (`::{id,source}`). Parsed by [`crate::policy`], applied by [`crate::redact`].
 
+use serde::{Deserialize, Serialize};
+
 /// Whether the listed paths are removed or are the only ones kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FilterMode {
     /// `::!{...}` / `::!<...>`: the listed paths are removed.
     Remove,
@@ -11,7 +14,7 @@ pub enum FilterMode {
 }
 
 /// A field filter: a mode and dotted paths (`user.cpf`, `items.*.secret`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FieldFilter {
     /// Remove or keep.
     pub mode: FilterMode,

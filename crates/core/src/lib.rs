@@ -6,7 +6,6 @@
 
 pub mod accounts;
 pub mod claims;
-pub mod config;
 pub mod decision;
 pub mod fields;
 pub mod flow;

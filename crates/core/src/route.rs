@@ -31,23 +31,27 @@ pub struct RouteEntry {
     /// Which response JSON paths hold account ids, and what to do (accounts filter).
     #[serde(default)]
     pub response_accounts: Option<String>,
+    /// Shadow (dry-run) mode: authorization denials are logged and counted, not enforced.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 impl RouteEntry {
     /// True when the route declares nothing.
     pub fn is_empty(&self) -> bool {
-        self.requirement.is_none() && self.account.is_none() && self.response_accounts.is_none()
+        self.requirement.is_none()
+            && self.account.is_none()
+            && self.response_accounts.is_none()
+            && !self.shadow
     }
 }
 
 /// A requirement expression that could not be parsed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum RouteError {
-    /// A permission inside the expression is malformed.
-    #[error("requirement `{text}`: {source}")]
+    /// A permission inside the expression is malformed (the error names it).
+    #[error("{source}")]
     Permission {
-        /// The offending term.
-        text: String,
         /// Why.
         source: PolicyError,
     },
@@ -127,7 +131,8 @@ impl RouteRequirement {
                 let (methods, expr) = clause
                     .split_once(':')
                     .ok_or_else(|| RouteError::Malformed(text.into()))?;
-                let methods: Vec<String> = methods.split(',').map(|m| m.trim().to_string()).collect();
+                let methods: Vec<String> =
+                    methods.split(',').map(|m| m.trim().to_string()).collect();
                 if methods.iter().any(|m| !is_method(m)) {
                     return Err(RouteError::BadMethod(text.into()));
                 }
@@ -198,12 +203,9 @@ fn parse_expr(text: &str) -> Result<Requirement, RouteError> {
             });
         }
     }
-    Permission::parse(text)
+    Permission::parse_requirement(text)
         .map(Requirement::Permission)
-        .map_err(|source| RouteError::Permission {
-            text: text.to_string(),
-            source,
-        })
+        .map_err(|source| RouteError::Permission { source })
 }
 
 /// Splits on `sep` outside of (), {} and <>.
@@ -241,19 +243,30 @@ mod tests {
     #[test]
     fn plain_permission_applies_to_every_method() {
         let r = RouteRequirement::parse("contract:one:read").unwrap();
-        assert!(matches!(r.for_method("DELETE"), MethodRequirement::Applies(_)));
+        assert!(matches!(
+            r.for_method("DELETE"),
+            MethodRequirement::Applies(_)
+        ));
     }
 
     #[test]
     fn listed_methods_refuse_others_and_head_follows_get() {
-        let r = RouteRequirement::parse("GET: contract:one:read; POST: contract:one:write").unwrap();
-        assert!(matches!(r.for_method("HEAD"), MethodRequirement::Applies(_)));
+        let r =
+            RouteRequirement::parse("GET: contract:one:read; POST: contract:one:write").unwrap();
+        assert!(matches!(
+            r.for_method("HEAD"),
+            MethodRequirement::Applies(_)
+        ));
         assert_eq!(r.for_method("PUT"), MethodRequirement::MethodNotAllowed);
     }
 
     #[test]
     fn any_and_all_nest_and_keep_field_filters_whole() {
         let r = RouteRequirement::parse("all(any(a:b:c, x/y), c:d:e::!{user.cpf,mother})").unwrap();
+        assert!(
+            RouteRequirement::parse("contract:*").is_err(),
+            "requirements are concrete"
+        );
         let RouteRequirement::AllMethods(Requirement::AllOf(terms)) = r else {
             panic!("expected all-of")
         };

@@ -138,7 +138,10 @@ fn action(a: FlowAction) -> Action {
 impl<F: Filter + 'static> Http<F> {
     /// No compiled configuration: refuse (fail closed).
     fn unconfigured(&mut self) -> Action {
-        let denial = Denial::internal("filter_unconfigured", format!("{} has no configuration", self.name));
+        let denial = Denial::internal(
+            "filter_unconfigured",
+            format!("{} has no configuration", self.name),
+        );
         let context = LogContext::from_host(&self.host as &dyn Host);
         action(flow::deny(&mut self.host, self.name, &denial, &context))
     }
@@ -149,28 +152,42 @@ impl<F: Filter + 'static> Context for Http<F> {}
 impl<F: Filter + 'static> HttpContext for Http<F> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         match self.filter.clone() {
-            Some(f) => action(f.on_request_headers(&mut self.stream, &mut self.host, end_of_stream)),
+            Some(f) => {
+                action(f.on_request_headers(&mut self.stream, &mut self.host, end_of_stream))
+            }
             None => self.unconfigured(),
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         match self.filter.clone() {
-            Some(f) => action(f.on_request_body(&mut self.stream, &mut self.host, body_size, end_of_stream)),
+            Some(f) => action(f.on_request_body(
+                &mut self.stream,
+                &mut self.host,
+                body_size,
+                end_of_stream,
+            )),
             None => Action::Pause,
         }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         match self.filter.clone() {
-            Some(f) => action(f.on_response_headers(&mut self.stream, &mut self.host, end_of_stream)),
+            Some(f) => {
+                action(f.on_response_headers(&mut self.stream, &mut self.host, end_of_stream))
+            }
             None => Action::Continue,
         }
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         match self.filter.clone() {
-            Some(f) => action(f.on_response_body(&mut self.stream, &mut self.host, body_size, end_of_stream)),
+            Some(f) => action(f.on_response_body(
+                &mut self.stream,
+                &mut self.host,
+                body_size,
+                end_of_stream,
+            )),
             None => Action::Continue,
         }
     }

@@ -57,14 +57,19 @@ pub fn run(args: &TokenArgs) -> Result<(), String> {
             (alg, key)
         }
         (None, Some(path)) => {
-            let secret = std::fs::read(path).map_err(|e| format!("--hmac-secret-file {}: {e}", path.display()))?;
-            (parse_alg(args.alg.as_deref().unwrap_or("HS256"))?, EncodingKey::from_secret(&secret))
+            let secret = std::fs::read(path)
+                .map_err(|e| format!("--hmac-secret-file {}: {e}", path.display()))?;
+            (
+                parse_alg(args.alg.as_deref().unwrap_or("HS256"))?,
+                EncodingKey::from_secret(&secret),
+            )
         }
         _ => return Err("give exactly one of --key or --hmac-secret-file".into()),
     };
     let mut header = Header::new(alg);
     header.kid = args.kid.clone();
-    let token = jsonwebtoken::encode(&header, &claims, &key).map_err(|e| format!("signing: {e}"))?;
+    let token =
+        jsonwebtoken::encode(&header, &claims, &key).map_err(|e| format!("signing: {e}"))?;
     println!("{token}");
     Ok(())
 }

@@ -28,7 +28,9 @@ impl JwtFilter {
 
     /// Parses and compiles a JSON configuration.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        CompiledJwt::from_json(bytes).map(Self::new).map_err(|e| e.to_string())
+        CompiledJwt::from_json(bytes)
+            .map(Self::new)
+            .map_err(|e| e.to_string())
     }
 
     fn auth_mode(&self, host: &dyn Host) -> Result<AuthMode, Denial> {
@@ -94,14 +96,18 @@ impl JwtFilter {
             .duration_since(UNIX_EPOCH)
             .map_err(|_| Denial::internal("clock_unavailable", "clock before epoch"))?
             .as_secs();
-        let verified = self.config.verify(&token, now).map_err(|e| unauthorized(&e))?;
+        let verified = self
+            .config
+            .verify(&token, now)
+            .map_err(|e| unauthorized(&e))?;
         let identity = verified.identity;
         log.subject = identity.subject.clone();
         let host_err = |e: super::HostError| Denial::internal("host_error", e.to_string());
         for forward in &self.config.forward {
             if let Some(value) = forward.claim.joined(&identity.claims) {
                 let value: String = value.chars().filter(|c| !c.is_control()).collect();
-                host.set_request_header(&forward.header, Some(&value)).map_err(host_err)?;
+                host.set_request_header(&forward.header, Some(&value))
+                    .map_err(host_err)?;
             }
         }
         if let (TokenSource::Header { name, .. }, false) = (source, self.config.forward_token) {

@@ -170,11 +170,15 @@ impl Host for MockHost {
     }
     fn request_body(&self, size: usize) -> Result<Option<Vec<u8>>, HostError> {
         self.check("get_buffer")?;
-        Ok(Some(self.request_body[..size.min(self.request_body.len())].to_vec()))
+        Ok(Some(
+            self.request_body[..size.min(self.request_body.len())].to_vec(),
+        ))
     }
     fn response_body(&self, size: usize) -> Result<Option<Vec<u8>>, HostError> {
         self.check("get_buffer")?;
-        Ok(Some(self.response_body[..size.min(self.response_body.len())].to_vec()))
+        Ok(Some(
+            self.response_body[..size.min(self.response_body.len())].to_vec(),
+        ))
     }
     fn set_response_body(&mut self, _current_size: usize, body: &[u8]) -> Result<(), HostError> {
         self.check("set_buffer")?;
@@ -200,7 +204,11 @@ impl Host for MockHost {
         Ok(UNIX_EPOCH + Duration::from_secs(self.now_secs))
     }
     fn count(&mut self, metric: &str) {
-        *self.counters.borrow_mut().entry(metric.to_string()).or_insert(0) += 1;
+        *self
+            .counters
+            .borrow_mut()
+            .entry(metric.to_string())
+            .or_insert(0) += 1;
     }
     fn log_info(&self, message: &str) {
         self.logs.borrow_mut().push(message.to_string());

@@ -1,11 +1,16 @@
 //! Request flows: what each filter does at each phase, written against [`Host`] so the
 //! filters stay thin adapters and the flows are tested natively with [`mock::MockHost`].
 
+pub mod accounts;
+pub mod authz;
+pub mod body;
 pub mod host;
 pub mod jwt;
 
 pub mod mock;
+pub mod redact;
 pub mod route;
+pub mod tenant;
 
 pub use host::{Host, HostError, HostKind};
 

@@ -25,8 +25,16 @@ pub fn metadata(host: &dyn Host, key: &str) -> Result<Option<String>, super::Hos
     if host.kind() != HostKind::Envoy {
         return Ok(None);
     }
-    let bytes = host.property(&["xds", "route_metadata", "filter_metadata", "portcullis", key])?;
-    Ok(bytes.and_then(|b| String::from_utf8(b).ok()).filter(|s| !s.is_empty()))
+    let bytes = host.property(&[
+        "xds",
+        "route_metadata",
+        "filter_metadata",
+        "portcullis",
+        key,
+    ])?;
+    Ok(bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| !s.is_empty()))
 }
 
 /// Reads the route's settings: the filter's own route table (by route name) first, then
@@ -47,6 +55,7 @@ pub fn route_entry(
         requirement: metadata(host, "requirement")?,
         account: metadata(host, "account")?,
         response_accounts: metadata(host, "response_accounts")?,
+        shadow: metadata(host, "shadow")?.is_some_and(|v| v == "true"),
     };
     Ok((!entry.is_empty()).then_some(entry))
 }

@@ -53,8 +53,8 @@ pub struct KeySet {
 impl KeySet {
     /// Parses a JWKS document. Keys for signature use only; unknown key types are errors.
     pub fn from_jwks(value: &serde_json::Value) -> Result<Self, KeyError> {
-        let set: JwkSet = serde_json::from_value(value.clone())
-            .map_err(|e| KeyError::BadJwks(e.to_string()))?;
+        let set: JwkSet =
+            serde_json::from_value(value.clone()).map_err(|e| KeyError::BadJwks(e.to_string()))?;
         let mut keys = KeySet::default();
         for (index, jwk) in set.keys.iter().enumerate() {
             let kid = jwk.common.key_id.clone();

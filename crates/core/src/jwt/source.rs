@@ -84,7 +84,12 @@ mod tests {
     use super::*;
 
     fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -93,7 +98,11 @@ mod tests {
             name: "authorization".into(),
             prefix: Some("Bearer ".into()),
         };
-        assert_eq!(s.find(&headers(&[("authorization", "bearer abc")])).as_deref(), Some("abc"));
+        assert_eq!(
+            s.find(&headers(&[("authorization", "bearer abc")]))
+                .as_deref(),
+            Some("abc")
+        );
         assert_eq!(s.find(&headers(&[("authorization", "Basic abc")])), None);
         assert_eq!(s.find(&headers(&[("authorization", "Bearer ")])), None);
     }
@@ -101,9 +110,17 @@ mod tests {
     #[test]
     fn cookie_and_query_sources_find_their_token() {
         let c = TokenSource::Cookie("session".into());
-        assert_eq!(c.find(&headers(&[("cookie", "a=1; session=tok")])).as_deref(), Some("tok"));
+        assert_eq!(
+            c.find(&headers(&[("cookie", "a=1; session=tok")]))
+                .as_deref(),
+            Some("tok")
+        );
         let q = TokenSource::Query("access_token".into());
-        assert_eq!(q.find(&headers(&[(":path", "/x?a=1&access_token=tok")])).as_deref(), Some("tok"));
+        assert_eq!(
+            q.find(&headers(&[(":path", "/x?a=1&access_token=tok")]))
+                .as_deref(),
+            Some("tok")
+        );
         assert_eq!(q.find(&headers(&[(":path", "/x")])), None);
     }
 
@@ -115,6 +132,9 @@ mod tests {
             cookie: Some("b".into()),
             query: None,
         };
-        assert_eq!(TokenSource::compile(3, &both), Err(SourceError { index: 3 }));
+        assert_eq!(
+            TokenSource::compile(3, &both),
+            Err(SourceError { index: 3 })
+        );
     }
 }

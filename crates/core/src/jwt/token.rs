@@ -45,7 +45,8 @@ impl Parsed<'_> {
 /// Splits and decodes `token`. Never panics on any input.
 pub fn parse(token: &str) -> Result<Parsed<'_>, JwtError> {
     let mut parts = token.splitn(4, '.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtError::Malformed("expected three segments"));
     };
@@ -103,7 +104,11 @@ mod tests {
 
     #[test]
     fn well_formed_token_splits_into_header_claims_and_signature() {
-        let t = format!("{}.{}.sig", seg(r#"{"alg":"RS256"}"#), seg(r#"{"sub":"u1"}"#));
+        let t = format!(
+            "{}.{}.sig",
+            seg(r#"{"alg":"RS256"}"#),
+            seg(r#"{"sub":"u1"}"#)
+        );
         let p = parse(&t).unwrap();
         assert_eq!(p.alg().unwrap(), "RS256");
         assert_eq!(p.claims["sub"], "u1");
@@ -112,13 +117,23 @@ mod tests {
 
     #[test]
     fn duplicate_claims_make_the_token_malformed() {
-        let t = format!("{}.{}.sig", seg(r#"{"alg":"RS256"}"#), seg(r#"{"sub":"a","sub":"b"}"#));
+        let t = format!(
+            "{}.{}.sig",
+            seg(r#"{"alg":"RS256"}"#),
+            seg(r#"{"sub":"a","sub":"b"}"#)
+        );
         assert!(matches!(parse(&t), Err(JwtError::Malformed(_))));
     }
 
     #[test]
     fn non_json_segments_and_wrong_segment_counts_are_malformed() {
-        for t in ["a.b", "a.b.c.d", "..", "%%%.e30.x", &format!("{}.bm90anNvbg.x", seg("{}"))] {
+        for t in [
+            "a.b",
+            "a.b.c.d",
+            "..",
+            "%%%.e30.x",
+            &format!("{}.bm90anNvbg.x", seg("{}")),
+        ] {
             assert!(matches!(parse(t), Err(JwtError::Malformed(_))), "{t}");
         }
     }

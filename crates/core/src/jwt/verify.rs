@@ -98,9 +98,12 @@ pub struct Verified {
 
 fn parse_algorithm(name: &str) -> Result<Algorithm, JwtError> {
     if name.eq_ignore_ascii_case("none") {
-        return Err(JwtError::UnsupportedAlgorithm(name.chars().take(16).collect()));
+        return Err(JwtError::UnsupportedAlgorithm(
+            name.chars().take(16).collect(),
+        ));
     }
-    Algorithm::from_str(name).map_err(|_| JwtError::UnsupportedAlgorithm(name.chars().take(16).collect()))
+    Algorithm::from_str(name)
+        .map_err(|_| JwtError::UnsupportedAlgorithm(name.chars().take(16).collect()))
 }
 
 fn compile_provider(index: usize, p: &ProviderConfig) -> Result<Provider, JwtConfigError> {
@@ -123,11 +126,16 @@ fn compile_provider(index: usize, p: &ProviderConfig) -> Result<Provider, JwtCon
     }
     let mut algorithms = Vec::new();
     for name in &p.algorithms {
-        let alg = parse_algorithm(name).map_err(|_| err(format!("algorithms: `{name}` is not supported")))?;
+        let alg = parse_algorithm(name)
+            .map_err(|_| err(format!("algorithms: `{name}` is not supported")))?;
         algorithms.push(alg);
     }
-    let has_hmac = algorithms.iter().any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac);
-    let has_public = algorithms.iter().any(|a| a.family() != jsonwebtoken::AlgorithmFamily::Hmac);
+    let has_hmac = algorithms
+        .iter()
+        .any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac);
+    let has_public = algorithms
+        .iter()
+        .any(|a| a.family() != jsonwebtoken::AlgorithmFamily::Hmac);
     let mut keys = KeySet::default();
     if let Some(jwks) = &p.jwks {
         let set = KeySet::from_jwks(jwks).map_err(|e: KeyError| err(format!("jwks: {e}")))?;
@@ -138,7 +146,11 @@ fn compile_provider(index: usize, p: &ProviderConfig) -> Result<Provider, JwtCon
             let set = KeySet::from_secret(secret).map_err(|e| err(e.to_string()))?;
             keys.extend(set).map_err(|e| err(e.to_string()))?;
         }
-        (Some(_), false) => return Err(err("shared_secret_base64: set, but no HS* algorithm is allowed".into())),
+        (Some(_), false) => {
+            return Err(err(
+                "shared_secret_base64: set, but no HS* algorithm is allowed".into(),
+            ))
+        }
         (None, true) => return Err(err("algorithms: HS* requires shared_secret_base64".into())),
         (None, false) => {}
     }
@@ -197,11 +209,16 @@ impl CompiledJwt {
                 header: f.header.clone(),
                 reason,
             };
-            if f.header.is_empty() || f.header.starts_with(':') || f.header != f.header.to_ascii_lowercase() {
+            if f.header.is_empty()
+                || f.header.starts_with(':')
+                || f.header != f.header.to_ascii_lowercase()
+            {
                 return Err(bad("must be a lower-case header name"));
             }
             if ["host", "authorization", "cookie", "content-length"].contains(&f.header.as_str()) {
-                return Err(bad("must not overwrite a request header the gateway relies on"));
+                return Err(bad(
+                    "must not overwrite a request header the gateway relies on",
+                ));
             }
         }
         for (route, entry) in &config.routes {
@@ -252,8 +269,13 @@ impl CompiledJwt {
         check_crit(&parsed.header, &provider.supported_crit)?;
         let candidates = provider.keys.candidates(parsed.kid()?, alg)?;
         let verified = candidates.iter().any(|k| {
-            jsonwebtoken::crypto::verify(parsed.signature, parsed.signing_input.as_bytes(), &k.key, alg)
-                .unwrap_or(false)
+            jsonwebtoken::crypto::verify(
+                parsed.signature,
+                parsed.signing_input.as_bytes(),
+                &k.key,
+                alg,
+            )
+            .unwrap_or(false)
         });
         if !verified {
             return Err(JwtError::BadSignature);
@@ -281,9 +303,10 @@ fn check_crit(header: &Map<String, Value>, supported: &[String]) -> Result<(), J
     match header.get("crit") {
         None => Ok(()),
         Some(Value::Array(items)) if !items.is_empty() => {
-            let all_known = items
-                .iter()
-                .all(|i| i.as_str().is_some_and(|s| supported.iter().any(|k| k == s) && header.contains_key(s)));
+            let all_known = items.iter().all(|i| {
+                i.as_str()
+                    .is_some_and(|s| supported.iter().any(|k| k == s) && header.contains_key(s))
+            });
             if all_known {
                 Ok(())
             } else {
@@ -309,7 +332,12 @@ fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64
     }
 }
 
-fn check_times(claims: &Map<String, Value>, now: u64, skew: u64, require_exp: bool) -> Result<Option<u64>, JwtError> {
+fn check_times(
+    claims: &Map<String, Value>,
+    now: u64,
+    skew: u64,
+    require_exp: bool,
+) -> Result<Option<u64>, JwtError> {
     let exp = numeric(claims, "exp")?;
     match exp {
         Some(exp) if exp.saturating_add(skew) <= now => return Err(JwtError::Expired),

@@ -1,0 +1,62 @@
+//! The response hold: a three-line Envoy Lua filter placed first in the chain (so last
+//! on the response path) that buffers the whole response before its headers go to the
+//! client. Why it exists: proxy-wasm-cpp-host turns a Wasm filter's `StopIteration` on
+//! response headers into `StopAllIterationAndWatermark`, so a Wasm filter that holds its
+//! own response headers never receives the body. The Portcullis filters therefore let
+//! the headers through and check the body; while this filter still holds the headers,
+//! a failed check can answer a clean 502 (Envoy sends the local reply straight to the
+//! codec) instead of resetting a response already started.
+//!
+//! It is disabled per route where no response can be checked or rewritten: routes whose
+//! requirement names no permission (public, optional, authenticated, or none) and that
+//! declare no response account paths.
+
+use crate::gateway::RouteSpec;
+use portcullis_core::route::{Requirement, RouteRequirement};
+use serde_json::{json, Value};
+
+/// The hold filter's name in the chain and in per-route configuration.
+pub const NAME: &str = "portcullis.hold_response";
+const LUA_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua";
+const LUA_PER_ROUTE_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute";
+const SOURCE: &str = "function envoy_on_response(response)\n  response:body(true)\nend\n";
+
+/// The HTTP filter entry.
+pub fn filter() -> Value {
+    json!({
+        "name": NAME,
+        "typed_config": {"@type": LUA_TYPE, "default_source_code": {"inline_string": SOURCE}},
+    })
+}
+
+/// `typed_per_filter_config` disabling the hold, for routes that do not need it.
+pub fn per_route(spec: &RouteSpec) -> Option<Value> {
+    if needs_hold(spec) {
+        return None;
+    }
+    Some(json!({NAME: {"@type": LUA_PER_ROUTE_TYPE, "disabled": true}}))
+}
+
+fn needs_hold(spec: &RouteSpec) -> bool {
+    if spec.response_accounts.is_some() {
+        return true;
+    }
+    let Some(text) = &spec.requirement else {
+        return false;
+    };
+    match RouteRequirement::parse(text) {
+        Ok(RouteRequirement::AllMethods(r)) => names_permission(&r),
+        Ok(RouteRequirement::ByMethod(clauses)) => clauses.iter().any(|(_, r)| names_permission(r)),
+        // Unparseable: `check` refuses it; hold, to be safe.
+        Err(_) => true,
+    }
+}
+
+fn names_permission(requirement: &Requirement) -> bool {
+    match requirement {
+        Requirement::Permission(_) => true,
+        Requirement::AnyOf(t) | Requirement::AllOf(t) => t.iter().any(names_permission),
+        _ => false,
+    }
+}

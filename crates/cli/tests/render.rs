@@ -1,0 +1,164 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `portcullis render`.
+
+mod common;
+
+use common::{code, fixture, portcullis, repo, stderr, stdout};
+use serde_yaml::Value;
+
+fn rendered() -> Value {
+    let output = portcullis(&["render", "envoy"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    serde_yaml::from_str(&stdout(&output)).unwrap()
+}
+
+#[test]
+fn committed_envoy_yaml_is_what_render_produces() {
+    let output = portcullis(&["render", "envoy", "--gateway", "gateway.yaml"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let committed = std::fs::read_to_string(repo().join("envoy.yaml")).unwrap();
+    assert!(
+        stdout(&output) == committed,
+        "envoy.yaml is out of date: run `portcullis render envoy --out envoy.yaml`"
+    );
+}
+
+#[test]
+fn output_starts_with_a_comment_naming_the_command() {
+    let output = portcullis(&["render", "envoy"]);
+    let text = stdout(&output);
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("# Rendered from gateway.yaml"), "{first}");
+    assert!(first.contains("`portcullis render envoy`"), "{first}");
+}
+
+#[test]
+fn filters_follow_gateway_order_and_the_router_ends_the_chain() {
+    let config = rendered();
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let names: Vec<&str> = hcm["http_filters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "portcullis.hold_response",
+            "portcullis_jwt",
+            "portcullis_tenant",
+            "portcullis_authz",
+            "portcullis_redact",
+            "portcullis_accounts",
+            "envoy.filters.http.router"
+        ]
+    );
+}
+
+#[test]
+fn authz_configuration_carries_the_role_table() {
+    let config = rendered();
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let authz = &hcm["http_filters"][3]["typed_config"]["config"]["configuration"]["value"];
+    let json: serde_json::Value = serde_json::from_str(authz.as_str().unwrap()).unwrap();
+    assert_eq!(
+        json["policies"]["roles"]["ATENDIMENTO"][0],
+        "contract:one:read::!{user.cpf,mother}"
+    );
+}
+
+#[test]
+fn response_hold_is_disabled_only_where_no_response_can_be_checked() {
+    let config = rendered();
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_sequence()
+        .unwrap();
+    let held: Vec<&str> = routes
+        .iter()
+        .filter(|r| {
+            r["typed_per_filter_config"]["portcullis.hold_response"]["disabled"].as_bool()
+                != Some(true)
+        })
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        held,
+        ["contract", "contracts", "stockout", "finance-reports"]
+    );
+}
+
+#[test]
+fn routes_carry_their_settings_as_portcullis_metadata() {
+    let config = rendered();
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_sequence()
+        .unwrap();
+    let contract = routes.iter().find(|r| r["name"] == "contract").unwrap();
+    assert_eq!(
+        contract["match"]["safe_regex"]["regex"],
+        "^/accounts/[^/]+/contracts/[^/]+$"
+    );
+    let metadata = &contract["metadata"]["filter_metadata"]["portcullis"];
+    assert_eq!(metadata["requirement"], "GET: contract:one:read");
+    assert_eq!(
+        metadata["account"],
+        "path:/accounts/{account}/contracts/{id}"
+    );
+    assert_eq!(metadata["response_accounts"], "block: contractOwner");
+}
+
+#[test]
+fn listener_and_cluster_buffer_eight_mebibytes_and_paths_are_normalised() {
+    let config = rendered();
+    let listener = &config["static_resources"]["listeners"][0];
+    assert_eq!(listener["per_connection_buffer_limit_bytes"], 8_388_608);
+    assert_eq!(
+        config["static_resources"]["clusters"][0]["per_connection_buffer_limit_bytes"],
+        8_388_608
+    );
+    let hcm = &listener["filter_chains"][0]["filters"][0]["typed_config"];
+    assert_eq!(hcm["normalize_path"], true);
+    assert_eq!(hcm["merge_slashes"], true);
+    assert_eq!(hcm["path_with_escaped_slashes_action"], "REJECT_REQUEST");
+}
+
+#[test]
+fn out_writes_the_file() {
+    let out = std::env::temp_dir().join(format!("portcullis-render-{}.yaml", std::process::id()));
+    let output = portcullis(&["render", "envoy", "--out", out.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let written = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(written, stdout(&portcullis(&["render", "envoy"])));
+}
+
+#[test]
+fn configuration_with_errors_is_not_rendered() {
+    let output = portcullis(&[
+        "render",
+        "envoy",
+        "--gateway",
+        &fixture("bad-requirement.gateway.yaml"),
+    ]);
+    assert_eq!(code(&output), 1);
+    assert!(stdout(&output).is_empty());
+    assert!(
+        stderr(&output).contains("routes[finance-reports].requirement"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn missing_gateway_file_is_an_io_error() {
+    let output = portcullis(&["render", "envoy", "--gateway", "no-such-gateway.yaml"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("no-such-gateway.yaml"));
+}

@@ -1,0 +1,316 @@
+//! Where a request carries its account id, and reading it.
+
+use super::paths::{compile, IdLabel};
+use super::AccountError;
+use crate::json::dfa::Dfa;
+use crate::json::path::parse_indexed;
+use crate::json::{self, Scalar, ScalarKind, Step, Visitor, DEFAULT_MAX_DEPTH};
+use std::fmt;
+
+/// Longest account id accepted from a request, in bytes.
+const MAX_ID_LEN: usize = 256;
+
+/// Where a route's request carries its account id, parsed from the route configuration:
+///
+/// - `path:/accounts/{account}/contracts/{id}`: a template matched against the whole path,
+///   segment by segment; `{account}` is the id, any other `{name}` matches any one
+///   non-empty segment, other segments must be equal. A path that does not fit has no id.
+/// - `segment:2`: the 2nd path segment (1-based: in `/accounts/demostore`, `demostore`).
+/// - `query:account_id`: a query parameter. Names are compared after percent-decoding
+///   (`account%5Fid` is `account_id`, as the backend would read it). A parameter given
+///   twice with different values is refused: the gateway and the backend could each pick
+///   another one.
+/// - `header:x-account-id`: a request header (name case-insensitive, value trimmed);
+///   repeated with different values is refused, as for the query.
+/// - `body:account.id`: a field of a JSON request body, in the response path syntax
+///   (`[*]` allowed). Every occurrence (duplicate keys, array elements) must hold the same
+///   id, an object or array there is refused, `null` counts as absent.
+///
+/// Ids are never decoded. An id must be *plain*: 1 to 256 bytes of ASCII letters, digits
+/// and `-._~:@`. Anything else (`%` escapes, `+`, `/`, `\`, whitespace, control or
+/// non-ASCII characters, `,`, `;`) is refused rather than decoded into something the
+/// backend might read differently.
+#[derive(Debug, Clone)]
+pub struct AccountLocation {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Template {
+        text: String,
+        segments: Vec<Segment>,
+    },
+    Segment(usize),
+    Query(String),
+    Header(String),
+    Body {
+        path: String,
+        dfa: Dfa<IdLabel>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Any,
+    Account,
+}
+
+impl AccountLocation {
+    /// Parses a location string from route configuration (`path:`, `segment:`, `query:`,
+    /// `header:`, `body:`).
+    pub fn parse(text: &str) -> Result<AccountLocation, AccountError> {
+        let bad = |reason| AccountError::InvalidLocation {
+            text: text.to_string(),
+            reason,
+        };
+        let (kind, rest) = text
+            .split_once(':')
+            .ok_or_else(|| bad("expected `path:`, `segment:`, `query:`, `header:` or `body:`"))?;
+        let rest = rest.trim();
+        let kind = match kind.trim() {
+            "path" => Kind::Template {
+                text: rest.to_string(),
+                segments: parse_template(rest).map_err(bad)?,
+            },
+            "segment" => match rest.parse::<usize>() {
+                Ok(n) if n >= 1 => Kind::Segment(n),
+                _ => return Err(bad("segment index must be a number from 1")),
+            },
+            "query" | "header" => {
+                let token = |c: char| c.is_ascii_alphanumeric() || "-_.~!$'*+^`|".contains(c);
+                if rest.is_empty() || !rest.chars().all(token) {
+                    return Err(bad("name must be a non-empty token"));
+                }
+                if kind.trim() == "query" {
+                    Kind::Query(rest.to_string())
+                } else {
+                    Kind::Header(rest.to_ascii_lowercase())
+                }
+            }
+            "body" => Kind::Body {
+                path: rest.to_string(),
+                dfa: compile(&[parse_indexed(rest).map_err(bad)?], &[])?,
+            },
+            _ => return Err(bad("unknown location kind")),
+        };
+        Ok(AccountLocation { kind })
+    }
+
+    /// Whether the id is in the request body (the caller must buffer it first).
+    pub fn needs_body(&self) -> bool {
+        matches!(self.kind, Kind::Body { .. })
+    }
+
+    /// Reads the account id. `path` is the request path without the query; `query` is the
+    /// text after `?`. `Ok(None)`: the request has no id there (also when `body` is `None`
+    /// for a body location); errors: the id is not plain, ambiguous, or the body invalid.
+    pub fn extract(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Option<String>, AccountError> {
+        let found: Vec<String> = match &self.kind {
+            Kind::Template { segments, .. } => template_match(segments, path).into_iter().collect(),
+            Kind::Segment(n) => path_segments(path)
+                .and_then(|mut s| s.nth(n.saturating_sub(1)))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            Kind::Query(name) => query
+                .unwrap_or_default()
+                .split('&')
+                .filter_map(|pair| {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (form_decode(key) == name.as_bytes()).then(|| value.to_string())
+                })
+                .collect(),
+            Kind::Header(name) => headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim_matches([' ', '\t']).to_string())
+                .collect(),
+            Kind::Body { dfa, .. } => match body {
+                None => Vec::new(),
+                Some(bytes) => self.read_body(dfa, bytes)?,
+            },
+        };
+        let mut ids = found.into_iter();
+        let Some(first) = ids.next() else {
+            return Ok(None);
+        };
+        if ids.any(|other| other != first) {
+            return Err(AccountError::Ambiguous {
+                location: self.to_string(),
+            });
+        }
+        if !is_plain(&first) {
+            return Err(AccountError::InvalidId {
+                location: self.to_string(),
+            });
+        }
+        Ok(Some(first))
+    }
+
+    fn read_body(&self, dfa: &Dfa<IdLabel>, body: &[u8]) -> Result<Vec<String>, AccountError> {
+        let mut collect = Collect {
+            dfa,
+            ids: Vec::new(),
+            not_scalar: false,
+        };
+        json::rewrite(body, &mut collect, DEFAULT_MAX_DEPTH)?;
+        if collect.not_scalar {
+            return Err(AccountError::NotScalar {
+                location: self.to_string(),
+            });
+        }
+        Ok(collect.ids)
+    }
+}
+
+impl fmt::Display for AccountLocation {
+    /// Describes the location for error messages (configuration text only).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Template { text, .. } => write!(f, "path template {text:?}"),
+            Kind::Segment(n) => write!(f, "path segment {n}"),
+            Kind::Query(name) => write!(f, "query parameter {name:?}"),
+            Kind::Header(name) => write!(f, "header {name:?}"),
+            Kind::Body { path, .. } => write!(f, "body field {path:?}"),
+        }
+    }
+}
+
+/// Whether `id` is a plain account id (see [`AccountLocation`]).
+fn is_plain(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b))
+}
+
+fn parse_template(text: &str) -> Result<Vec<Segment>, &'static str> {
+    let rest = text
+        .strip_prefix('/')
+        .ok_or("path template must start with `/`")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let last = parts.len().saturating_sub(1);
+    let mut segments = Vec::with_capacity(parts.len());
+    for (i, part) in parts.into_iter().enumerate() {
+        let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some("account") => Segment::Account,
+            Some(name)
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                Segment::Any
+            }
+            Some(_) => return Err("placeholder names are letters, digits and `_`"),
+            None if part.contains(['{', '}']) => {
+                return Err("a placeholder must be a whole segment")
+            }
+            None if part.is_empty() && i != last => return Err("empty segment"),
+            None => Segment::Literal(part.to_string()),
+        };
+        segments.push(segment);
+    }
+    if segments.iter().filter(|s| **s == Segment::Account).count() != 1 {
+        return Err("path template needs exactly one `{account}`");
+    }
+    Ok(segments)
+}
+
+/// The segments of an absolute path (`/a/b` gives `a`, `b`), `None` for a relative one.
+fn path_segments(path: &str) -> Option<std::str::Split<'_, char>> {
+    path.strip_prefix('/').map(|rest| rest.split('/'))
+}
+
+fn template_match(segments: &[Segment], path: &str) -> Option<String> {
+    let parts: Vec<&str> = path_segments(path)?.collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut account = None;
+    for (segment, part) in segments.iter().zip(parts) {
+        match segment {
+            Segment::Literal(l) if l != part => return None,
+            Segment::Literal(_) => {}
+            Segment::Any | Segment::Account if part.is_empty() => return None,
+            Segment::Any => {}
+            Segment::Account => account = Some(part.to_string()),
+        }
+    }
+    account
+}
+
+/// Decodes a query parameter name as a form decoder would: `+` is a space, `%XX` a byte;
+/// a malformed escape stays as written.
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Collects every scalar at an id path of a request body.
+struct Collect<'a> {
+    dfa: &'a Dfa<IdLabel>,
+    ids: Vec<String>,
+    not_scalar: bool,
+}
+
+impl Collect<'_> {
+    fn step(&self, s: u32) -> Step<u32> {
+        match self.dfa.label(s) {
+            Some(l) if !l.dead => Step::Enter(s),
+            _ => Step::Copy,
+        }
+    }
+}
+
+impl Visitor for Collect<'_> {
+    type State = u32;
+    fn root(&mut self) -> Step<u32> {
+        self.step(0)
+    }
+    fn member(&mut self, parent: &u32, key: &str) -> Step<u32> {
+        self.step(self.dfa.member(*parent, key))
+    }
+    fn element(&mut self, parent: &u32) -> Step<u32> {
+        self.step(self.dfa.element(*parent).0)
+    }
+    fn scalar(&mut self, state: &u32, value: Scalar<'_>) -> bool {
+        if self.dfa.label(*state).is_some_and(|l| l.id) && value.kind != ScalarKind::Null {
+            self.ids.push(value.text().into_owned());
+        }
+        true
+    }
+    fn close(&mut self, state: &u32, is_object: bool) -> bool {
+        if is_object && self.dfa.label(*state).is_some_and(|l| l.id) {
+            self.not_scalar = true;
+        }
+        true
+    }
+}

@@ -1,0 +1,285 @@
+//! The authorization filter's flow: refuse paths that are not in normal form, answer
+//! the permissions endpoint, find the route's requirement (none: 403), and match it
+//! against the caller's grants (token scopes plus role and group expansions). The field
+//! filters that decide what the caller may see are handed to the redaction filter.
+
+use super::route::{route_entry, Memo};
+use super::{deny, Action, Filter, Host, LogContext};
+use crate::claims::ClaimPath;
+use crate::decision::Denial;
+use crate::fields::FieldFilter;
+use crate::identity::{Identity, AUTHZ_PROPERTY, IDENTITY_PROPERTY, TENANT_PROPERTY};
+use crate::path::check_path;
+use crate::policy::{CallerGrants, RoleTable};
+use crate::route::{MethodRequirement, Requirement, RouteEntry, RouteRequirement};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The authorization filter's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzConfig {
+    /// Role and group tables (rendered from `policies/`).
+    #[serde(default)]
+    pub policies: Option<RoleTable>,
+    /// Claim with the token's own scopes/policies (array or space-separated string).
+    #[serde(default = "default_scopes")]
+    pub scopes_claim: ClaimPath,
+    /// Claim with the caller's roles.
+    #[serde(default = "default_roles")]
+    pub roles_claim: ClaimPath,
+    /// Claim with the caller's groups.
+    #[serde(default = "default_groups")]
+    pub groups_claim: ClaimPath,
+    /// Path answered by the filter with the caller's effective grants (GET only).
+    #[serde(default)]
+    pub permissions_path: Option<String>,
+    /// Route table keyed by route name.
+    #[serde(default)]
+    pub routes: HashMap<String, RouteEntry>,
+}
+
+fn default_scopes() -> ClaimPath {
+    ClaimPath::dotted("scopes")
+}
+fn default_roles() -> ClaimPath {
+    ClaimPath::dotted("roles")
+}
+fn default_groups() -> ClaimPath {
+    ClaimPath::dotted("groups")
+}
+
+/// What the response may show, handed to the redaction filter: every filter in `route`
+/// applies; within each group of `grants`, a field is hidden only if every filter of the
+/// group hides it (the most permissive matching grant wins); groups all apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visibility {
+    /// The route requirement's own filters.
+    pub route: Vec<FieldFilter>,
+    /// One group per matched permission of the requirement.
+    pub grants: Vec<Vec<FieldFilter>>,
+}
+
+impl Visibility {
+    /// True when nothing is hidden.
+    pub fn is_unrestricted(&self) -> bool {
+        self.route.is_empty() && self.grants.iter().all(Vec::is_empty)
+    }
+}
+
+/// The compiled authorization filter.
+pub struct AuthzFilter {
+    config: AuthzConfig,
+    empty_roles: RoleTable,
+    requirements: Memo<RouteRequirement>,
+}
+
+impl AuthzFilter {
+    /// Parses and validates a JSON configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let config: AuthzConfig =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid configuration: {e}"))?;
+        for (name, entry) in &config.routes {
+            if let Some(text) = &entry.requirement {
+                RouteRequirement::parse(text)
+                    .map_err(|e| format!("routes.{name}.requirement: {e}"))?;
+            }
+        }
+        if let Some(path) = &config.permissions_path {
+            if !path.starts_with('/') {
+                return Err(format!("permissions_path `{path}`: must start with /"));
+            }
+        }
+        let empty_roles = RoleTable::from_yaml("roles: {}").map_err(|e| e.to_string())?;
+        Ok(AuthzFilter {
+            config,
+            empty_roles,
+            requirements: Memo::new(1024),
+        })
+    }
+
+    fn roles(&self) -> &RoleTable {
+        self.config.policies.as_ref().unwrap_or(&self.empty_roles)
+    }
+
+    fn caller<'a>(&'a self, identity: &'a Identity) -> CallerGrants<'a> {
+        let roles = self.config.roles_claim.strings(&identity.claims);
+        let groups = self.config.groups_claim.strings(&identity.claims);
+        let direct = self.config.scopes_claim.strings(&identity.claims);
+        CallerGrants::new(self.roles(), &roles, &groups, &direct)
+    }
+
+    fn permissions(&self, host: &mut dyn Host, identity: &Identity) -> Result<(), Denial> {
+        let caller = self.caller(identity);
+        let tenant = host
+            .property(TENANT_PROPERTY)
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok());
+        let body = serde_json::json!({
+            "subject": identity.subject,
+            "tenant": tenant,
+            "grants": caller.list(),
+        });
+        host.send_response(
+            200,
+            &[
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .map_err(|e| Denial::internal("host_error", e.to_string()))
+    }
+
+    /// `Ok(Some(v))`: allowed with visibility `v`; `Ok(None)`: answered locally.
+    fn decide(
+        &self,
+        host: &mut dyn Host,
+        log: &mut LogContext,
+    ) -> Result<Option<Visibility>, Denial> {
+        let host_err = |e: super::HostError| Denial::internal("host_error", e.to_string());
+        let raw_path = host
+            .request_header(":path")
+            .map_err(host_err)?
+            .unwrap_or_default();
+        let path =
+            check_path(&raw_path).map_err(|e| Denial::bad_request(e.code(), e.to_string()))?;
+        let identity = match host.property(IDENTITY_PROPERTY).map_err(host_err)? {
+            Some(bytes) => Some(
+                Identity::from_bytes(&bytes)
+                    .ok_or_else(|| Denial::internal("identity_unreadable", "identity property"))?,
+            ),
+            None => None,
+        };
+        log.subject = identity.as_ref().and_then(|i| i.subject.clone());
+        let method = host
+            .request_header(":method")
+            .map_err(host_err)?
+            .unwrap_or_default();
+        if self.config.permissions_path.as_deref() == Some(path.path)
+            && (method == "GET" || method == "HEAD")
+        {
+            let identity =
+                identity.ok_or_else(|| Denial::unauthorized("token_missing", "no bearer token"))?;
+            self.permissions(host, &identity)?;
+            return Ok(None);
+        }
+        let entry = route_entry(host, &self.config.routes).map_err(host_err)?;
+        let shadow = entry.as_ref().is_some_and(|e| e.shadow);
+        let text = entry
+            .and_then(|e| e.requirement)
+            .ok_or_else(|| Denial::forbidden("no_requirement", "route declares no requirement"))?;
+        let requirement = self
+            .requirements
+            .get_or_compile(&text, RouteRequirement::parse)
+            .map_err(|e| Denial::internal("route_requirement_invalid", e.to_string()))?;
+        let decision = match requirement.for_method(&method) {
+            MethodRequirement::MethodNotAllowed => Err(Denial::forbidden(
+                "method_not_allowed",
+                format!("{method} not served"),
+            )),
+            MethodRequirement::Applies(r) => self.evaluate(r, identity.as_ref()),
+        };
+        match decision {
+            Ok(v) => Ok(Some(v)),
+            Err(denial) if shadow && denial.status == 403 => {
+                host.count(&format!("portcullis_shadow_403_{}", denial.code));
+                host.log_info(&serde_json::json!({"decision": "shadow_deny", "reason": denial.code, "detail": denial.detail, "route": log.route, "subject": log.subject}).to_string());
+                Ok(Some(Visibility::default()))
+            }
+            Err(denial) => Err(denial),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        requirement: &Requirement,
+        identity: Option<&Identity>,
+    ) -> Result<Visibility, Denial> {
+        match requirement {
+            Requirement::Public | Requirement::Optional => Ok(Visibility::default()),
+            _ => {
+                let identity = identity
+                    .ok_or_else(|| Denial::unauthorized("token_missing", "no bearer token"))?;
+                let caller = self.caller(identity);
+                let mut visibility = Visibility::default();
+                if satisfy(requirement, &caller, &mut visibility) {
+                    Ok(visibility)
+                } else {
+                    Err(Denial::forbidden(
+                        "no_matching_grant",
+                        format!("missing {}", describe(requirement)),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// True when `requirement` holds for `caller`; collects the filters of what matched.
+fn satisfy(
+    requirement: &Requirement,
+    caller: &CallerGrants<'_>,
+    visibility: &mut Visibility,
+) -> bool {
+    match requirement {
+        Requirement::Public | Requirement::Optional | Requirement::Authenticated => true,
+        Requirement::Permission(p) => match caller.check(p) {
+            Some(m) => {
+                visibility.route.extend(p.filter().cloned());
+                visibility.grants.push(m.filters);
+                true
+            }
+            None => false,
+        },
+        Requirement::AnyOf(terms) => terms.iter().any(|t| satisfy(t, caller, visibility)),
+        Requirement::AllOf(terms) => terms.iter().all(|t| satisfy(t, caller, visibility)),
+    }
+}
+
+fn describe(requirement: &Requirement) -> String {
+    match requirement {
+        Requirement::Public => "public".into(),
+        Requirement::Optional => "optional".into(),
+        Requirement::Authenticated => "authenticated".into(),
+        Requirement::Permission(p) => p.to_string(),
+        Requirement::AnyOf(t) => format!(
+            "any({})",
+            t.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+        Requirement::AllOf(t) => format!(
+            "all({})",
+            t.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+impl Filter for AuthzFilter {
+    type Stream = ();
+
+    fn name(&self) -> &'static str {
+        "portcullis_authz"
+    }
+
+    fn on_request_headers(&self, _: &mut (), host: &mut dyn Host, _end_of_stream: bool) -> Action {
+        let mut log = LogContext::from_host(host);
+        match self.decide(host, &mut log) {
+            Ok(Some(visibility)) => {
+                let bytes = serde_json::to_vec(&visibility).unwrap_or_default();
+                if let Err(e) = host.set_property(AUTHZ_PROPERTY, &bytes) {
+                    return deny(
+                        host,
+                        self.name(),
+                        &Denial::internal("host_error", e.to_string()),
+                        &log,
+                    );
+                }
+                host.count("portcullis_allowed");
+                Action::Continue
+            }
+            Ok(None) => Action::Pause,
+            Err(denial) => deny(host, self.name(), &denial, &log),
+        }
+    }
+}

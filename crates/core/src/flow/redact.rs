@@ -1,0 +1,171 @@
+//! The redaction filter's flow: take the visibility the authorization filter decided,
+//! and on a route where something must be hidden, make the backend answer in plain JSON,
+//! buffer the body, rewrite it once, and fail closed (502) on anything it cannot read.
+//! An unredacted body never leaves the gateway on a redacting route.
+
+use super::authz::Visibility;
+use super::body::{self, BodyStep, ResponseKind};
+use super::{deny, Action, Filter, Host, LogContext};
+use crate::decision::Denial;
+use crate::identity::AUTHZ_PROPERTY;
+use crate::redact::Redactor;
+use serde::Deserialize;
+
+/// The redaction filter's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactConfig {
+    /// Largest response body rewritten; a larger one fails closed (502).
+    #[serde(default = "default_limit")]
+    pub max_body_bytes: usize,
+}
+
+fn default_limit() -> usize {
+    1024 * 1024
+}
+
+/// The compiled redaction filter.
+pub struct RedactFilter {
+    config: RedactConfig,
+}
+
+/// Per-request state: the redactors to run on this response, if any.
+#[derive(Default)]
+pub struct RedactStream {
+    redactors: Vec<Redactor>,
+    log: LogContext,
+}
+
+impl RedactFilter {
+    /// Parses and validates a JSON configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let config: RedactConfig =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid configuration: {e}"))?;
+        if config.max_body_bytes == 0 {
+            return Err("max_body_bytes: must be greater than 0".into());
+        }
+        Ok(RedactFilter { config })
+    }
+
+    fn plan(&self, host: &dyn Host) -> Result<Vec<Redactor>, Denial> {
+        let bytes = host
+            .property(AUTHZ_PROPERTY)
+            .map_err(|e| Denial::internal("host_error", e.to_string()))?
+            .ok_or_else(|| {
+                Denial::internal(
+                    "authz_decision_missing",
+                    "portcullis_authz must run before portcullis_redact",
+                )
+            })?;
+        let visibility: Visibility = serde_json::from_slice(&bytes)
+            .map_err(|_| Denial::internal("authz_decision_unreadable", "authz property"))?;
+        if visibility.is_unrestricted() {
+            return Ok(Vec::new());
+        }
+        let bad =
+            |e: crate::redact::RedactError| Denial::internal("redaction_invalid", e.to_string());
+        let mut groups = visibility.grants.iter().filter(|g| !g.is_empty());
+        let first = groups.next().cloned().unwrap_or_default();
+        let mut redactors = vec![Redactor::compile(&visibility.route, &first).map_err(bad)?];
+        for group in groups {
+            redactors.push(Redactor::compile(&[], group).map_err(bad)?);
+        }
+        redactors.retain(|r| !r.is_noop());
+        Ok(redactors)
+    }
+
+    fn fail(
+        &self,
+        stream: &mut RedactStream,
+        host: &mut dyn Host,
+        body_size: usize,
+        denial: &Denial,
+    ) -> Action {
+        stream.redactors.clear();
+        body::fail_after_headers(host, body_size);
+        host.count("portcullis_redaction_failed");
+        deny(host, self.name(), denial, &stream.log)
+    }
+}
+
+impl Filter for RedactFilter {
+    type Stream = RedactStream;
+
+    fn name(&self) -> &'static str {
+        "portcullis_redact"
+    }
+
+    fn on_request_headers(
+        &self,
+        stream: &mut RedactStream,
+        host: &mut dyn Host,
+        _eos: bool,
+    ) -> Action {
+        stream.log = LogContext::from_host(host);
+        let planned = self.plan(host).and_then(|redactors| {
+            if !redactors.is_empty() {
+                body::prepare_request(host)?;
+            }
+            Ok(redactors)
+        });
+        match planned {
+            Ok(redactors) => {
+                stream.redactors = redactors;
+                Action::Continue
+            }
+            Err(denial) => deny(host, self.name(), &denial, &stream.log),
+        }
+    }
+
+    fn on_response_headers(
+        &self,
+        stream: &mut RedactStream,
+        host: &mut dyn Host,
+        eos: bool,
+    ) -> Action {
+        if stream.redactors.is_empty() {
+            return Action::Continue;
+        }
+        match body::check_response_headers(host, eos) {
+            Ok(ResponseKind::NoBody) => {
+                stream.redactors.clear();
+                Action::Continue
+            }
+            Ok(ResponseKind::Json) => Action::Continue,
+            Err(denial) => self.fail(stream, host, 0, &denial),
+        }
+    }
+
+    fn on_response_body(
+        &self,
+        stream: &mut RedactStream,
+        host: &mut dyn Host,
+        size: usize,
+        eos: bool,
+    ) -> Action {
+        if stream.redactors.is_empty() {
+            return Action::Continue;
+        }
+        let body = match body::buffered_body(host, size, eos, self.config.max_body_bytes) {
+            Ok(BodyStep::Wait) => return Action::Pause,
+            Ok(BodyStep::Ready(body)) => body,
+            Err(denial) => return self.fail(stream, host, size, &denial),
+        };
+        let mut out = body;
+        for redactor in &stream.redactors {
+            out = match redactor.apply(&out) {
+                Ok(o) => o,
+                Err(e) => {
+                    let denial = Denial::bad_gateway("response_not_redactable", e.to_string());
+                    return self.fail(stream, host, size, &denial);
+                }
+            };
+        }
+        if let Err(denial) = body::replace_body(host, size, &out) {
+            return self.fail(stream, host, size, &denial);
+        }
+        stream.redactors.clear();
+        host.count("portcullis_redacted");
+        Action::Continue
+    }
+}
