@@ -8,12 +8,15 @@ pub mod accounts;
 pub mod claims;
 pub mod decision;
 pub mod fields;
+#[cfg(feature = "jwt")]
 pub mod flow;
 pub mod identity;
 pub mod json;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod path;
 pub mod policy;
 pub mod redact;
 pub mod route;
+#[cfg(feature = "jwt")]
 pub mod tenant;

@@ -223,3 +223,14 @@ fn removing_the_root_is_an_error() {
     let err = json::rewrite(br#""drop""#, &mut DropKey("-"), 8).unwrap_err();
     assert_eq!(err, JsonError::RootRemoved);
 }
+
+#[test]
+fn string_ends_and_control_characters_are_found_at_every_word_offset() {
+    for at in 0..20 {
+        let pad = "é".repeat(at / 2) + &"a".repeat(at % 2);
+        assert!(valid(&format!("[\"{pad}\",1]")), "{at}");
+        assert!(valid(&format!("[\"{pad}\\\"x\",1]")), "{at}");
+        assert!(!valid(&format!("[\"{pad}\u{1f}\",1]")), "{at}");
+        assert!(!valid(&format!("[\"{pad}\u{7}x\"]")), "{at}");
+    }
+}

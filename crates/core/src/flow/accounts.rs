@@ -260,10 +260,13 @@ impl Filter for AccountsFilter {
             return Action::Continue;
         };
         let result = if size > self.config.max_request_body_bytes {
-            Err(Denial::forbidden(
-                "request_too_large",
-                "request body over the limit",
-            ))
+            // 413, as documented: the body is too large to read, not a foreign account.
+            Err(Denial {
+                status: 413,
+                code: "request_too_large",
+                detail: "request body over the limit".into(),
+                public_detail: true,
+            })
         } else if !eos {
             return Action::Pause;
         } else {

@@ -109,13 +109,13 @@ impl AuthzFilter {
         CallerGrants::new(self.roles(), &roles, &groups, &direct)
     }
 
-    fn permissions(&self, host: &mut dyn Host, identity: &Identity) -> Result<(), Denial> {
+    fn permissions(
+        &self,
+        host: &mut dyn Host,
+        identity: &Identity,
+        tenant: Option<&str>,
+    ) -> Result<(), Denial> {
         let caller = self.caller(identity);
-        let tenant = host
-            .property(TENANT_PROPERTY)
-            .ok()
-            .flatten()
-            .and_then(|b| String::from_utf8(b).ok());
         let body = serde_json::json!({
             "subject": identity.subject,
             "tenant": tenant,
@@ -153,6 +153,10 @@ impl AuthzFilter {
             None => None,
         };
         log.subject = identity.as_ref().and_then(|i| i.subject.clone());
+        log.tenant = host
+            .property(TENANT_PROPERTY)
+            .map_err(host_err)?
+            .and_then(|b| String::from_utf8(b).ok());
         let method = host
             .request_header(":method")
             .map_err(host_err)?
@@ -162,7 +166,7 @@ impl AuthzFilter {
         {
             let identity =
                 identity.ok_or_else(|| Denial::unauthorized("token_missing", "no bearer token"))?;
-            self.permissions(host, &identity)?;
+            self.permissions(host, &identity, log.tenant.as_deref())?;
             return Ok(None);
         }
         let entry = route_entry(host, &self.config.routes).map_err(host_err)?;
@@ -174,19 +178,41 @@ impl AuthzFilter {
             .requirements
             .get_or_compile(&text, RouteRequirement::parse)
             .map_err(|e| Denial::internal("route_requirement_invalid", e.to_string()))?;
-        let decision = match requirement.for_method(&method) {
-            MethodRequirement::MethodNotAllowed => Err(Denial::forbidden(
+        let applies = match requirement.for_method(&method) {
+            MethodRequirement::MethodNotAllowed => None,
+            MethodRequirement::Applies(r) => Some(r),
+        };
+        let decision = match applies {
+            None => Err(Denial::forbidden(
                 "method_not_allowed",
                 format!("{method} not served"),
             )),
-            MethodRequirement::Applies(r) => self.evaluate(r, identity.as_ref()),
+            Some(r) => self.evaluate(r, identity.as_ref()),
         };
         match decision {
             Ok(v) => Ok(Some(v)),
             Err(denial) if shadow && denial.status == 403 => {
                 host.count(&format!("portcullis_shadow_403_{}", denial.code));
-                host.log_info(&serde_json::json!({"decision": "shadow_deny", "reason": denial.code, "detail": denial.detail, "route": log.route, "subject": log.subject}).to_string());
-                Ok(Some(Visibility::default()))
+                let line = serde_json::json!({
+                    "decision": "shadow_deny",
+                    "filter": self.name(),
+                    "status": denial.status,
+                    "reason": denial.code,
+                    "detail": denial.detail,
+                    "request_id": log.request_id,
+                    "route": log.route,
+                    "tenant": log.tenant,
+                    "subject": log.subject,
+                });
+                host.log_info(&line.to_string());
+                // Shadow lets the request through, but the route's own field filters
+                // always apply (docs/policy-language.md): no grant matched, so no grant
+                // filter can loosen them.
+                let mut visibility = Visibility::default();
+                if let Some(r) = applies {
+                    route_filters(r, &mut visibility.route);
+                }
+                Ok(Some(visibility))
             }
             Err(denial) => Err(denial),
         }
@@ -233,8 +259,29 @@ fn satisfy(
             }
             None => false,
         },
-        Requirement::AnyOf(terms) => terms.iter().any(|t| satisfy(t, caller, visibility)),
+        // A branch that fails part-way must leave no filters behind: only the branch
+        // that satisfied the requirement decides what the response shows.
+        Requirement::AnyOf(terms) => terms.iter().any(|t| {
+            let mut branch = Visibility::default();
+            let satisfied = satisfy(t, caller, &mut branch);
+            if satisfied {
+                visibility.route.extend(branch.route);
+                visibility.grants.extend(branch.grants);
+            }
+            satisfied
+        }),
         Requirement::AllOf(terms) => terms.iter().all(|t| satisfy(t, caller, visibility)),
+    }
+}
+
+/// Every field filter a requirement itself carries (the route's own filters).
+fn route_filters(requirement: &Requirement, out: &mut Vec<FieldFilter>) {
+    match requirement {
+        Requirement::Permission(p) => out.extend(p.filter().cloned()),
+        Requirement::AnyOf(terms) | Requirement::AllOf(terms) => {
+            terms.iter().for_each(|t| route_filters(t, out));
+        }
+        Requirement::Public | Requirement::Optional | Requirement::Authenticated => {}
     }
 }
 

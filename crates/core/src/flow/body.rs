@@ -40,7 +40,14 @@ pub fn check_response_headers(
         .response_header(":status")
         .map_err(err)?
         .unwrap_or_default();
-    if end_of_stream || status == "204" || status == "304" {
+    if status == "204" || status == "304" {
+        return Ok(ResponseKind::NoBody);
+    }
+    if end_of_stream {
+        // A HEAD answer (or an empty one): its length is the backend's unchecked body's,
+        // which would tell the client how much was hidden. Never pass it on.
+        host.set_response_header("content-length", None)
+            .map_err(err)?;
         return Ok(ResponseKind::NoBody);
     }
     if status == "206" {

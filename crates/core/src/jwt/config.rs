@@ -31,6 +31,14 @@ pub struct JwtConfig {
     /// Route table keyed by route name (the portable form; Envoy may use metadata).
     #[serde(default)]
     pub routes: HashMap<String, RouteEntry>,
+    /// Verified tokens remembered per worker (by SHA-256 of the token, never past
+    /// `exp`), so a repeated token costs no signature check; `0` turns the cache off.
+    #[serde(default = "default_token_cache")]
+    pub token_cache_entries: usize,
+}
+
+fn default_token_cache() -> usize {
+    1024
 }
 
 fn default_sources() -> Vec<TokenSourceConfig> {
@@ -74,6 +82,45 @@ pub struct ProviderConfig {
     /// `crit` header extensions this provider understands (default: none).
     #[serde(default)]
     pub supported_crit: Vec<String>,
+    /// A JWKS fetched through the gateway, cached and refreshed (with or besides `jwks`).
+    #[serde(default)]
+    pub remote_jwks: Option<RemoteJwksConfig>,
+}
+
+/// Where and how often to fetch a provider's JWKS. The call goes through the gateway:
+/// `cluster` is an Envoy cluster name (on Kong, the upstream `host[:port]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteJwksConfig {
+    /// Envoy cluster (Kong: `host[:port]`) serving the JWKS.
+    pub cluster: String,
+    /// Request path, starting with `/` (`/realms/x/protocol/openid-connect/certs`).
+    pub path: String,
+    /// `:authority` (Host) of the request; default: `cluster`.
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// How long a fetched key set is used before it is fetched again.
+    #[serde(default = "default_cache_duration")]
+    pub cache_duration_seconds: u64,
+    /// Timeout of one fetch; requests waiting for a first key set wait about as long.
+    #[serde(default = "default_fetch_timeout")]
+    pub timeout_ms: u64,
+    /// Shortest time between two fetches started by tokens with an unknown `kid` (or
+    /// by requests while no key set was ever fetched); also the first retry delay.
+    #[serde(default = "default_refetch_interval")]
+    pub refetch_min_interval_seconds: u64,
+}
+
+fn default_cache_duration() -> u64 {
+    600
+}
+
+fn default_fetch_timeout() -> u64 {
+    5000
+}
+
+fn default_refetch_interval() -> u64 {
+    30
 }
 
 /// Where a token may be found. Exactly one of `header`, `cookie`, `query`.

@@ -2,7 +2,7 @@
 //! Keys are indexed by `kid`; a key is only ever used with an algorithm of its family.
 
 use super::error::JwtError;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -50,6 +50,31 @@ pub struct KeySet {
     by_kid: HashMap<String, usize>,
 }
 
+/// One JWK as a verification key: `alg`, when the JWK pins one, must be a signature
+/// algorithm of the key's own family.
+fn key_from_jwk(index: usize, jwk: &Jwk) -> Result<Key, KeyError> {
+    let kid = jwk.common.key_id.clone();
+    let bad = |reason: String| KeyError::BadKey {
+        index,
+        kid: kid.clone(),
+        reason,
+    };
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(e.to_string()))?;
+    let alg = match jwk.common.key_algorithm {
+        Some(a) => Some(
+            Algorithm::from_str(&a.to_string())
+                .map_err(|_| bad(format!("alg {a} is not a signature algorithm")))?,
+        ),
+        None => None,
+    };
+    if let Some(a) = alg {
+        if a.family() != key.family() {
+            return Err(bad("alg does not match the key type".into()));
+        }
+    }
+    Ok(Key { kid, alg, key })
+}
+
 impl KeySet {
     /// Parses a JWKS document. Keys for signature use only; unknown key types are errors.
     pub fn from_jwks(value: &serde_json::Value) -> Result<Self, KeyError> {
@@ -57,28 +82,57 @@ impl KeySet {
             serde_json::from_value(value.clone()).map_err(|e| KeyError::BadJwks(e.to_string()))?;
         let mut keys = KeySet::default();
         for (index, jwk) in set.keys.iter().enumerate() {
-            let kid = jwk.common.key_id.clone();
-            let bad = |reason: String| KeyError::BadKey {
+            keys.push(key_from_jwk(index, jwk)?)?;
+        }
+        Ok(keys)
+    }
+
+    /// Parses a JWKS document fetched from a remote endpoint. Unlike an inline JWKS, a
+    /// key this gateway cannot use (an encryption key, an unknown key type or curve) is
+    /// skipped and reported, so that an identity provider publishing one more key type
+    /// does not take every key away; the document itself must still be a JWK set, with
+    /// no two keys sharing a `kid`, and with at least one usable key.
+    pub fn from_remote_jwks(body: &[u8]) -> Result<(Self, Vec<KeyError>), KeyError> {
+        #[derive(serde::Deserialize)]
+        struct Document {
+            keys: Vec<serde_json::Value>,
+        }
+        let doc: Document =
+            serde_json::from_slice(body).map_err(|e| KeyError::BadJwks(e.to_string()))?;
+        let mut keys = KeySet::default();
+        let mut skipped = Vec::new();
+        for (index, value) in doc.keys.into_iter().enumerate() {
+            let kid = value.get("kid").and_then(|k| k.as_str()).map(str::to_string);
+            let unusable = |reason: String| KeyError::BadKey {
                 index,
                 kid: kid.clone(),
                 reason,
             };
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(e.to_string()))?;
-            let alg = match jwk.common.key_algorithm {
-                Some(a) => Some(
-                    Algorithm::from_str(&a.to_string())
-                        .map_err(|_| bad(format!("alg {a} is not a signature algorithm")))?,
-                ),
-                None => None,
-            };
-            if let Some(a) = alg {
-                if a.family() != key.family() {
-                    return Err(bad("alg does not match the key type".into()));
+            match value.get("use").and_then(|u| u.as_str()) {
+                None | Some("sig") => {}
+                Some(other) => {
+                    skipped.push(unusable(format!("use `{other}` is not `sig`")));
+                    continue;
                 }
             }
-            keys.push(Key { kid, alg, key })?;
+            // HS* keys come only from a provider's shared secret, never from a document
+            // fetched over the network.
+            if value.get("kty").and_then(|k| k.as_str()) == Some("oct") {
+                skipped.push(unusable("symmetric (`oct`) keys are never taken from a remote JWKS".into()));
+                continue;
+            }
+            let key = serde_json::from_value::<Jwk>(value)
+                .map_err(|e| unusable(e.to_string()))
+                .and_then(|jwk| key_from_jwk(index, &jwk));
+            match key {
+                Ok(key) => keys.push(key)?,
+                Err(err) => skipped.push(err),
+            }
         }
-        Ok(keys)
+        if keys.is_empty() {
+            return Err(KeyError::BadJwks("no usable signature key".into()));
+        }
+        Ok((keys, skipped))
     }
 
     /// A key set holding one HMAC secret.
@@ -117,6 +171,11 @@ impl KeySet {
         Ok(())
     }
 
+    /// True when a key has this `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.by_kid.contains_key(kid)
+    }
+
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -130,17 +189,32 @@ impl KeySet {
     /// The keys that may verify a token with this `kid` and `alg`: with a `kid`, only
     /// that key (unknown → error); without, every key of the algorithm's family.
     pub fn candidates(&self, kid: Option<&str>, alg: Algorithm) -> Result<Vec<&Key>, JwtError> {
-        let fits = |k: &&Key| k.key.family() == alg.family() && k.alg.is_none_or(|a| a == alg);
-        let found: Vec<&Key> = match kid {
-            Some(kid) => {
-                let index = self.by_kid.get(kid).ok_or(JwtError::UnknownKid)?;
-                self.keys.get(*index).into_iter().filter(fits).collect()
-            }
-            None => self.keys.iter().filter(fits).collect(),
-        };
+        let mut found = Vec::new();
+        if !self.select(kid, alg, &mut found) {
+            return Err(JwtError::UnknownKid);
+        }
         if found.is_empty() {
             return Err(JwtError::NoKeyForAlgorithm(format!("{alg:?}")));
         }
         Ok(found)
+    }
+
+    /// Adds to `out` the keys that may verify a token with this `kid` and `alg`. False
+    /// when the token has a `kid` and this set has no key with it.
+    pub fn select<'a>(&'a self, kid: Option<&str>, alg: Algorithm, out: &mut Vec<&'a Key>) -> bool {
+        let fits = |k: &&Key| k.key.family() == alg.family() && k.alg.is_none_or(|a| a == alg);
+        match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(index) => {
+                    out.extend(self.keys.get(*index).into_iter().filter(fits));
+                    true
+                }
+                None => false,
+            },
+            None => {
+                out.extend(self.keys.iter().filter(fits));
+                true
+            }
+        }
     }
 }

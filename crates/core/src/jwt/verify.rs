@@ -3,7 +3,8 @@
 
 use super::config::{ForwardClaim, JwtConfig, ProviderConfig};
 use super::error::JwtError;
-use super::keys::{KeyError, KeySet};
+use super::keys::{Key, KeyError, KeySet};
+use super::remote::RemoteSource;
 use super::source::{SourceError, TokenSource};
 use super::token;
 use crate::identity::Identity;
@@ -11,6 +12,7 @@ use crate::route::RouteEntry;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::str::FromStr;
 use thiserror::Error;
 
@@ -65,8 +67,16 @@ pub struct Provider {
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     keys: KeySet,
+    remote: Option<RemoteSource>,
     require_exp: bool,
     supported_crit: Vec<String>,
+}
+
+impl Provider {
+    /// The remote JWKS setting, when this provider's keys are (also) fetched.
+    pub fn remote(&self) -> Option<&RemoteSource> {
+        self.remote.as_ref()
+    }
 }
 
 /// The compiled JWT filter configuration.
@@ -85,6 +95,26 @@ pub struct CompiledJwt {
     pub max_token_bytes: usize,
     /// Route table by route name.
     pub routes: HashMap<String, RouteEntry>,
+    /// Capacity of the verified-token cache (0: off).
+    pub token_cache_entries: usize,
+}
+
+/// A refused token: why, and the provider that refused it once the issuer is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub error: JwtError,
+    /// Index of the token's provider in [`CompiledJwt::providers`], once known.
+    pub provider: Option<usize>,
+}
+
+impl From<JwtError> for Refusal {
+    fn from(error: JwtError) -> Self {
+        Refusal {
+            error,
+            provider: None,
+        }
+    }
 }
 
 /// A verified token.
@@ -154,10 +184,16 @@ fn compile_provider(index: usize, p: &ProviderConfig) -> Result<Provider, JwtCon
         (None, true) => return Err(err("algorithms: HS* requires shared_secret_base64".into())),
         (None, false) => {}
     }
-    if has_public && p.jwks.is_none() {
-        return Err(err("jwks: public-key algorithms need a jwks".into()));
+    let remote = match &p.remote_jwks {
+        Some(r) => Some(RemoteSource::compile(r).map_err(err)?),
+        None => None,
+    };
+    if has_public && p.jwks.is_none() && remote.is_none() {
+        return Err(err(
+            "jwks: public-key algorithms need a jwks or a remote_jwks".into(),
+        ));
     }
-    if keys.is_empty() {
+    if keys.is_empty() && remote.is_none() {
         return Err(err("jwks: no keys".into()));
     }
     Ok(Provider {
@@ -166,6 +202,7 @@ fn compile_provider(index: usize, p: &ProviderConfig) -> Result<Provider, JwtCon
         audiences: p.audiences.clone(),
         algorithms,
         keys,
+        remote,
         require_exp: !p.dangerous_allow_missing_exp,
         supported_crit: p.supported_crit.clone(),
     })
@@ -238,6 +275,7 @@ impl CompiledJwt {
             skew: config.clock_skew_seconds,
             max_token_bytes: config.max_token_bytes,
             routes: config.routes.clone(),
+            token_cache_entries: config.token_cache_entries,
         })
     }
 
@@ -246,28 +284,69 @@ impl CompiledJwt {
         &self.providers
     }
 
-    /// Verifies `token` at `now` (seconds since the epoch).
+    /// Verifies `token` at `now` (seconds since the epoch) with the configured (inline)
+    /// keys only.
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, JwtError> {
+        self.verify_with(token, now, &|_| None)
+            .map(|(verified, _)| verified)
+            .map_err(|r| r.error)
+    }
+
+    /// Verifies `token` at `now`, consulting `remote(provider index)` for the live key
+    /// set of a provider with a remote JWKS. On success, also the provider's index.
+    ///
+    /// With a remote JWKS, a `kid` found in neither the inline nor the remote set is
+    /// [`JwtError::UnknownKid`], and no usable key at all while no remote key set was
+    /// ever fetched is [`JwtError::KeysUnavailable`]; the refusal names the provider so
+    /// the caller can ask for a re-fetch and try again.
+    pub fn verify_with(
+        &self,
+        token: &str,
+        now: u64,
+        remote: &dyn Fn(usize) -> Option<Rc<KeySet>>,
+    ) -> Result<(Verified, usize), Refusal> {
         if token.len() > self.max_token_bytes {
-            return Err(JwtError::TooLarge(self.max_token_bytes));
+            return Err(JwtError::TooLarge(self.max_token_bytes).into());
         }
         let parsed = token::parse(token)?;
         let alg = parse_algorithm(parsed.alg()?)?;
         let issuer = match parsed.claims.get("iss") {
             Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(JwtError::BadClaimType("iss")),
-            None => return Err(JwtError::UnknownIssuer),
+            Some(_) => return Err(JwtError::BadClaimType("iss").into()),
+            None => return Err(JwtError::UnknownIssuer.into()),
         };
-        let provider = self
-            .by_issuer
-            .get(issuer)
-            .and_then(|i| self.providers.get(*i))
-            .ok_or(JwtError::UnknownIssuer)?;
+        let index = *self.by_issuer.get(issuer).ok_or(JwtError::UnknownIssuer)?;
+        let provider = self.providers.get(index).ok_or(JwtError::UnknownIssuer)?;
+        let refuse = |error: JwtError| Refusal {
+            error,
+            provider: Some(index),
+        };
         if !provider.algorithms.contains(&alg) {
-            return Err(JwtError::AlgorithmNotAllowed(format!("{alg:?}")));
+            return Err(refuse(JwtError::AlgorithmNotAllowed(format!("{alg:?}"))));
         }
-        check_crit(&parsed.header, &provider.supported_crit)?;
-        let candidates = provider.keys.candidates(parsed.kid()?, alg)?;
+        check_crit(&parsed.header, &provider.supported_crit).map_err(refuse)?;
+        let kid = parsed.kid().map_err(refuse)?;
+        let remote_keys = provider.remote.as_ref().and_then(|_| remote(index));
+        let keys_pending = provider.remote.is_some() && remote_keys.is_none();
+        let mut candidates: Vec<&Key> = Vec::new();
+        let known_inline = provider.keys.select(kid, alg, &mut candidates);
+        let known_remote = remote_keys
+            .as_deref()
+            .is_some_and(|k| k.select(kid, alg, &mut candidates));
+        if !known_inline && !known_remote {
+            return Err(refuse(if keys_pending {
+                JwtError::KeysUnavailable
+            } else {
+                JwtError::UnknownKid
+            }));
+        }
+        if candidates.is_empty() {
+            return Err(refuse(if keys_pending {
+                JwtError::KeysUnavailable
+            } else {
+                JwtError::NoKeyForAlgorithm(format!("{alg:?}"))
+            }));
+        }
         let verified = candidates.iter().any(|k| {
             jsonwebtoken::crypto::verify(
                 parsed.signature,
@@ -278,24 +357,28 @@ impl CompiledJwt {
             .unwrap_or(false)
         });
         if !verified {
-            return Err(JwtError::BadSignature);
+            return Err(refuse(JwtError::BadSignature));
         }
-        let expires_at = check_times(&parsed.claims, now, self.skew, provider.require_exp)?;
-        check_audience(&parsed.claims, &provider.audiences)?;
+        let expires_at =
+            check_times(&parsed.claims, now, self.skew, provider.require_exp).map_err(refuse)?;
+        check_audience(&parsed.claims, &provider.audiences).map_err(refuse)?;
         let subject = match parsed.claims.get("sub") {
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(JwtError::BadClaimType("sub")),
+            Some(_) => return Err(refuse(JwtError::BadClaimType("sub"))),
             None => None,
         };
-        Ok(Verified {
-            identity: Identity {
-                provider: provider.name.clone(),
-                issuer: provider.issuer.clone(),
-                subject,
-                claims: parsed.claims,
+        Ok((
+            Verified {
+                identity: Identity {
+                    provider: provider.name.clone(),
+                    issuer: provider.issuer.clone(),
+                    subject,
+                    claims: parsed.claims,
+                },
+                expires_at,
             },
-            expires_at,
-        })
+            index,
+        ))
     }
 }
 

@@ -1,0 +1,279 @@
+//! The flow probe: where a request's time goes inside the Portcullis chain, without Envoy.
+//!
+//! The five filters are configured exactly as in the repository's `envoy.yaml` (read at
+//! build time) and run on the demo request (GET /accounts/demostore/contracts/123-456 on
+//! acme.localhost, the contract route's metadata, the demo contract as the response)
+//! through `MockHost`, in Envoy's order (requests forward, responses backward). Each
+//! filter's callbacks are timed separately; so are a bare `jsonwebtoken::decode` of the
+//! same RS256 token and a parse + serialise of the demo contract, as floors.
+//!
+//! Built natively and for wasm32-wasip1 (run under Node's V8) by bench/profile.py, the
+//! same code shows what compiling to wasm costs and which filter pays it.
+//!
+//! Usage: flows [iterations] — prints one `FLOWS {json}` line.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use portcullis_core::flow::accounts::AccountsFilter;
+use portcullis_core::flow::authz::AuthzFilter;
+use portcullis_core::flow::jwt::JwtFilter;
+use portcullis_core::flow::mock::MockHost;
+use portcullis_core::flow::redact::RedactFilter;
+use portcullis_core::flow::tenant::TenantFilter;
+use portcullis_core::flow::{Action, Filter};
+use serde_json::{json, Value};
+use std::time::Instant;
+
+const ENVOY_YAML: &str = include_str!("../../../envoy.yaml");
+const DEMO_KEY: &str = include_str!("../../../examples/keys/demo-rs256.pem");
+const JWKS: &str = include_str!("../../../examples/keys/demo-jwks.json");
+const PATH: &str = "/accounts/demostore/contracts/123-456";
+const CONTRACT: &str = r#"{"id":"123-456","contractOwner":"demostore","source":"adwords","user":{"name":"Usuário","cpf":"000.000.370.00","rendaMensal":15000},"mother":{"name":"Mãe","cpf":"000.000.370.00","rendaMensal":15000}}"#;
+const NOW: u64 = 1_700_000_000;
+
+type Res<T> = Result<T, String>;
+
+struct Setup {
+    filters: Vec<(String, String)>,
+    route_metadata: Vec<(String, String)>,
+}
+
+fn setup() -> Res<Setup> {
+    let config: Value = serde_yaml::from_str(ENVOY_YAML).map_err(|e| format!("envoy.yaml: {e}"))?;
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let filters = hcm["http_filters"]
+        .as_array()
+        .ok_or("envoy.yaml: no http_filters")?
+        .iter()
+        .filter_map(|f| {
+            let name = f["name"].as_str()?;
+            let value = f["typed_config"]["config"]["configuration"]["value"].as_str()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .ok_or("envoy.yaml: no routes")?;
+    let contract = routes
+        .iter()
+        .find(|r| r["name"] == "contract")
+        .ok_or("envoy.yaml: no route `contract`")?;
+    let route_metadata = contract["metadata"]["filter_metadata"]["portcullis"]
+        .as_object()
+        .ok_or("envoy.yaml: route `contract` has no portcullis metadata")?
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    Ok(Setup {
+        filters,
+        route_metadata,
+    })
+}
+
+fn config<'a>(setup: &'a Setup, name: &str) -> Res<&'a [u8]> {
+    setup
+        .filters
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_bytes())
+        .ok_or_else(|| format!("envoy.yaml has no filter {name}"))
+}
+
+fn token(role: &str) -> Res<String> {
+    let claims = json!({
+        "sub": "u1", "tenant": "acme", "organization": ["demostore"], "roles": [role],
+        "scopes": ["br.com.chaordic.cockpit/sales/customerServices/*"],
+        "iss": "https://accounts.crontech.localhost", "aud": "users",
+        "iat": NOW, "exp": NOW + 3600,
+    });
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("demo-rs256".into());
+    let key = EncodingKey::from_rsa_pem(DEMO_KEY.as_bytes()).map_err(|e| e.to_string())?;
+    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
+}
+
+struct Chain {
+    jwt: JwtFilter,
+    tenant: TenantFilter,
+    authz: AuthzFilter,
+    redact: RedactFilter,
+    accounts: AccountsFilter,
+}
+
+/// Phases timed, in the order they run.
+const PHASES: &[&str] = &[
+    "jwt (request)",
+    "tenant (request)",
+    "authz (request)",
+    "redact (request)",
+    "accounts (request)",
+    "accounts (response)",
+    "redact (response)",
+];
+
+fn request(setup: &Setup, token: &str) -> MockHost {
+    let mut host = MockHost::request("GET", "acme.localhost", PATH)
+        .with_header("authorization", &format!("Bearer {token}"))
+        .with_header("x-request-id", "bench")
+        .with_property("xds.route_name", b"contract");
+    for (k, v) in &setup.route_metadata {
+        host = host.with_property(
+            &format!("xds.route_metadata.filter_metadata.portcullis.{k}"),
+            v.as_bytes(),
+        );
+    }
+    host.now_secs = NOW;
+    host
+}
+
+/// One request through the chain; adds each phase's nanoseconds to `ns`. Returns the
+/// body the client would receive.
+fn run(chain: &Chain, setup: &Setup, token: &str, ns: &mut [u128]) -> Res<Vec<u8>> {
+    let mut host = request(setup, token);
+    let mut redact = Default::default();
+    let mut accounts = Default::default();
+    let mut step = |i: usize, ns: &mut [u128], f: &mut dyn FnMut() -> Action| -> Res<()> {
+        let t = Instant::now();
+        let action = f();
+        ns[i] += t.elapsed().as_nanos();
+        if action == Action::Continue {
+            Ok(())
+        } else {
+            Err(format!("{} stopped the request", PHASES[i]))
+        }
+    };
+    step(0, ns, &mut || chain.jwt.on_request_headers(&mut (), &mut host, true))?;
+    step(1, ns, &mut || chain.tenant.on_request_headers(&mut (), &mut host, true))?;
+    step(2, ns, &mut || chain.authz.on_request_headers(&mut (), &mut host, true))?;
+    step(3, ns, &mut || chain.redact.on_request_headers(&mut redact, &mut host, true))?;
+    step(4, ns, &mut || chain.accounts.on_request_headers(&mut accounts, &mut host, true))?;
+    host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "application/json".into()),
+        ("content-length".into(), CONTRACT.len().to_string()),
+    ];
+    host.response_body = CONTRACT.as_bytes().to_vec();
+    let size = host.response_body.len();
+    step(5, ns, &mut || {
+        match chain.accounts.on_response_headers(&mut accounts, &mut host, false) {
+            Action::Continue => chain.accounts.on_response_body(&mut accounts, &mut host, size, true),
+            other => other,
+        }
+    })?;
+    let size = host.response_body.len();
+    step(6, ns, &mut || {
+        match chain.redact.on_response_headers(&mut redact, &mut host, false) {
+            Action::Continue => chain.redact.on_response_body(&mut redact, &mut host, size, true),
+            other => other,
+        }
+    })?;
+    if let Some(sent) = &host.sent {
+        return Err(format!("local response {}: {}", sent.status, String::from_utf8_lossy(&sent.body)));
+    }
+    Ok(host.response_body)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Median over `batches` of the mean microseconds per call of `f`.
+fn time_us(iterations: usize, batches: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..iterations / 10 + 1 {
+        f();
+    }
+    median(
+        (0..batches)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..iterations {
+                    f();
+                }
+                t.elapsed().as_nanos() as f64 / iterations as f64 / 1000.0
+            })
+            .collect(),
+    )
+}
+
+fn scenario(chain: &Chain, setup: &Setup, token: &str, iterations: usize, batches: usize) -> Res<Value> {
+    let body = run(chain, setup, token, &mut [0; 7])?;
+    for _ in 0..iterations / 10 + 1 {
+        run(chain, setup, token, &mut [0; 7])?;
+    }
+    let mut per_batch: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
+    for _ in 0..batches {
+        let mut ns = [0u128; 7];
+        for _ in 0..iterations {
+            run(chain, setup, token, &mut ns)?;
+        }
+        for (i, total) in ns.iter().enumerate() {
+            per_batch[i].push(*total as f64 / iterations as f64 / 1000.0);
+        }
+    }
+    let phases: serde_json::Map<String, Value> = PHASES
+        .iter()
+        .zip(per_batch)
+        .map(|(name, v)| (name.to_string(), json!(median(v))))
+        .collect();
+    Ok(json!({"phases_us": phases, "body": String::from_utf8_lossy(&body)}))
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("flows: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Res<()> {
+    let iterations: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().map_err(|_| format!("bad iteration count {s}")))
+        .transpose()?
+        .unwrap_or(200);
+    let batches = 5;
+    let setup = setup()?;
+    let chain = Chain {
+        jwt: JwtFilter::from_json(config(&setup, "portcullis_jwt")?)?,
+        tenant: TenantFilter::from_json(config(&setup, "portcullis_tenant")?)?,
+        authz: AuthzFilter::from_json(config(&setup, "portcullis_authz")?)?,
+        redact: RedactFilter::from_json(config(&setup, "portcullis_redact")?)?,
+        accounts: AccountsFilter::from_json(config(&setup, "portcullis_accounts")?)?,
+    };
+    let fin = token("FINANCEIRO")?;
+    let demo = token("ATENDIMENTO")?;
+
+    // Floors: the bare library verification of the same token, and one JSON parse +
+    // serialisation of the demo contract.
+    let jwks: Value = serde_json::from_str(JWKS).map_err(|e| e.to_string())?;
+    let (n, e) = (
+        jwks["keys"][0]["n"].as_str().ok_or("jwks: n")?,
+        jwks["keys"][0]["e"].as_str().ok_or("jwks: e")?,
+    );
+    let key = DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["users"]);
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<Value>(&fin, &key, &validation).map_err(|e| e.to_string())?;
+    let decode_us = time_us(iterations, batches, || {
+        let _ = std::hint::black_box(jsonwebtoken::decode::<Value>(std::hint::black_box(&fin), &key, &validation));
+    });
+    let json_us = time_us(iterations * 10, batches, || {
+        let v: Value = serde_json::from_str(std::hint::black_box(CONTRACT)).unwrap_or_default();
+        std::hint::black_box(serde_json::to_vec(&v).unwrap_or_default());
+    });
+
+    let out = json!({
+        "target": if cfg!(target_family = "wasm") { "wasm32 (V8)" } else { "native" },
+        "iterations": iterations,
+        "batches": batches,
+        "floors_us": {
+            "jsonwebtoken::decode RS256 (no Portcullis code)": decode_us,
+            "serde_json parse + write of the demo contract": json_us,
+        },
+        "nothing_hidden": scenario(&chain, &setup, &fin, iterations, batches)?,
+        "redacting": scenario(&chain, &setup, &demo, iterations, batches)?,
+    });
+    println!("FLOWS {out}");
+    Ok(())
+}
