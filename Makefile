@@ -39,7 +39,7 @@ cli:
 	$(CARGO) build --release -p portcullis-cli
 
 # --- tests --------------------------------------------------------------------------
-test: setup build test-unit test-envoy
+test: setup build test-unit test-envoy test-js
 
 test-unit:
 	$(CARGO) test --workspace
@@ -65,3 +65,97 @@ lint:
 
 clean:
 	rm -rf target build $(VENV) .wasm-target
+
+# --- JavaScript/Wasm permissions package (packages/permissions) ---------------------------
+# `make js` builds @portcullis/permissions from packages/permissions/rust with wasm-bindgen:
+# packages/permissions/node (Node 18+, `--target nodejs`) and packages/permissions/web
+# (browsers without a bundler, `--target web`). wasm-bindgen-cli is compiled from crates.io
+# (no prebuilt binary) into .tools/, at the wasm-bindgen version Cargo.lock pins, once.
+.PHONY: js js-tools test-js browser bench-js frontend-screenshot
+
+JS_PKG := packages/permissions
+JS_TARGET := wasm32-unknown-unknown
+JS_WASM := target/$(JS_TARGET)/release/portcullis_permissions.wasm
+TOOLS := .tools
+WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+
+js-tools:
+	@rustup target list --installed | grep -qx $(JS_TARGET) || rustup target add $(JS_TARGET)
+	@if [ "$$($(WASM_BINDGEN) --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into $(TOOLS) (compiles from source, a few minutes)"; \
+		$(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --no-default-features --locked --root $(TOOLS) --force \
+		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --no-default-features --root $(TOOLS) --force; \
+	fi
+
+# strip=false for this build only: wasm-bindgen needs the `target_features` section that the
+# workspace's `strip = true` removes; it drops the name and producers sections itself.
+js: js-tools
+	CARGO_PROFILE_RELEASE_STRIP=false $(CARGO) build --release --target $(JS_TARGET) -p portcullis-permissions
+	@rm -rf $(JS_PKG)/node $(JS_PKG)/web
+	$(WASM_BINDGEN) --target nodejs --remove-name-section --remove-producers-section --out-dir $(JS_PKG)/node $(JS_WASM)
+	$(WASM_BINDGEN) --target web --remove-name-section --remove-producers-section --out-dir $(JS_PKG)/web $(JS_WASM)
+	@echo '{"type": "module"}' > $(JS_PKG)/web/package.json
+	@ls -l $(JS_PKG)/node/*.wasm $(JS_PKG)/web/*.wasm
+
+# Headless Chromium from Debian, for the front-end example's browser test.
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test-js: js
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(abspath $(WASM_BINDGEN))-test-runner \
+		$(CARGO) test --target $(JS_TARGET) -p portcullis-permissions --test node
+	cd $(JS_PKG) && node --test test/*.test.mjs
+
+bench-js: js
+	cd $(JS_PKG) && node bench/can.mjs
+
+# --- fuzzing (not part of `make test`: needs a nightly toolchain) --------------------
+# Every fuzz target of fuzz/ (cargo-fuzz, its own workspace) for FUZZ_SECONDS each; one
+# target with `make fuzz FUZZ_TARGETS=redact_apply`. cargo-fuzz is installed into .tools/
+# when missing. Results and the targets' invariants: docs/fuzzing.md.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+FUZZ_TOOLS := $(abspath .tools)
+
+.PHONY: fuzz fuzz-tools
+
+fuzz-tools:
+	@command -v cargo-fuzz >/dev/null || test -x $(FUZZ_TOOLS)/bin/cargo-fuzz || \
+		$(CARGO) install cargo-fuzz --locked --root $(FUZZ_TOOLS)
+
+fuzz: fuzz-tools
+	PATH="$(FUZZ_TOOLS)/bin:$$PATH" FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_TARGETS)
+
+# Refreshes docs/frontend-example.png: the front-end example in headless Chromium.
+frontend-screenshot: setup build js browser
+	PORTCULLIS_SCREENSHOT=docs/frontend-example.png $(PY) -m pytest tests/test_frontend.py -q -k screenshot
+
+# --- benchmarks (not tests; not run in CI) -------------------------------------------
+# `make bench`: criterion microbenchmarks of portcullis-core (short warm-up and measurement,
+# a few minutes in all), then the end-to-end run against real Envoy (bench/e2e.py: the
+# chain against native jwt_authn + rbac, side by side, wrk). Results, machine and targets:
+# BENCHMARKS.md. `make bench-profile`: the flow probe natively and as wasm under Node's V8.
+BENCH_CRITERION_ARGS ?= --warm-up-time 0.5 --measurement-time 1.5 --noplot
+BENCH_E2E_ARGS ?= --ablation
+BENCH_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: bench bench-native bench-e2e bench-profile bench-tools
+
+bench: bench-native bench-e2e
+
+bench-tools:
+	@command -v wrk >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y wrk; }
+
+bench-native:
+	@start=$$(date +%s); \
+	$(CARGO) bench -p portcullis-core --bench '*' -- $(BENCH_CRITERION_ARGS) && \
+	python3 bench/criterion_table.py --since $$start --json target/bench/criterion.json
+
+bench-e2e: setup build bench-tools
+	@ls -l $(WASM_OUT)
+	$(PY) bench/e2e.py $(BENCH_E2E_ARGS)
+
+bench-profile: .wasm-target
+	@command -v node >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y nodejs; }
+	$(PY) bench/profile.py --cpu-prof

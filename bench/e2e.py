@@ -29,9 +29,11 @@ it is the per-request cost even when the gateway is not the only thing on the ma
 """
 
 import argparse
+import collections
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -189,6 +191,47 @@ def jwt_only(requirement):
     return build
 
 
+NOOP_WASM = ROOT / "target" / "bench-flows" / "wasm32-wasip1" / "release" / "portcullis_bench_noop.wasm"
+
+
+def build_noop():
+    """Builds bench/noop (an empty proxy-wasm filter) for the ablation rows."""
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--target", "wasm32-wasip1", "--manifest-path",
+                    str(ROOT / "bench" / "noop" / "Cargo.toml")], check=True,
+                   env={**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target" / "bench-flows")})
+
+
+def noop_chain(count, configuration=""):
+    """Passthrough plus `count` bench/noop Wasm filters, each in its own VM like the chain's,
+    configured with `configuration` (empty: do nothing; `<call>:<n>`: repeat a host call),
+    on a route carrying Portcullis metadata like the contract route's."""
+    def build(backend_port):
+        filters = [{
+            "name": f"noop_{i}",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": f"noop_{i}", "root_id": f"noop_{i}",
+                    "vm_config": {"vm_id": f"noop_{i}", "runtime": "envoy.wasm.runtime.v8",
+                                  "code": {"local": {"filename": str(NOOP_WASM)}}},
+                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                      "value": configuration},
+                },
+            },
+        } for i in range(count)]
+        config = passthrough(backend_port)
+        hcm(config)["route_config"]["virtual_hosts"][0]["routes"] = [
+            route("contract", "/", requirement="GET: contract:one:read", prefix=True)]
+        hcm(config)["http_filters"] = filters + [ROUTER]
+        return config
+    return build
+
+
+HOST_CALLS = ["route_name", "route_metadata", "get_headers", "get_header", "set_header", "set_property",
+              "get_property", "metric"]
+CALLS_PER_REQUEST = 10
+
+
 # key, label, configuration, token file, expected body, group
 ROWS = [
     ("passthrough", "passthrough (router only)", passthrough, "fin", FULL, "main"),
@@ -215,7 +258,10 @@ ROWS = [
      chain(["portcullis_jwt", "portcullis_tenant", "portcullis_authz", "portcullis_accounts"]), "fin", FULL,
      "ablation"),
     ("hold_only", "Lua response hold alone", chain([HOLD]), "fin", FULL, "ablation"),
-]
+    ("noop1", "one empty Wasm filter", noop_chain(1), "fin", FULL, "ablation"),
+    ("noop4", "four empty Wasm filters (four VMs)", noop_chain(4), "fin", FULL, "ablation"),
+] + [(f"hc_{call}", f"one Wasm filter making {CALLS_PER_REQUEST} `{call}` host calls", noop_chain(1, f"{call}:{CALLS_PER_REQUEST}"),
+      "fin", FULL, "hostcalls") for call in HOST_CALLS]
 
 
 # --- tokens ----------------------------------------------------------------------------
@@ -302,10 +348,38 @@ def check(gateway, key, token, expected):
     r = gateway.get(CONTRACT_PATH, host=HOST, token=token)
     if r.status_code != 200 or r.json() != expected:
         raise RuntimeError(f"{key}: expected 200 with {expected}, got {r.status_code} {r.text[:300]}")
-    if key not in ("passthrough", "pjwt_public", "hold_only"):
+    if key not in ("passthrough", "pjwt_public", "hold_only") and not key.startswith(("noop", "hc_")):
         r = gateway.get(CONTRACT_PATH, host=HOST)
         if r.status_code != 401:
             raise RuntimeError(f"{key}: a request without a token got {r.status_code}, not 401")
+
+
+def rows_by_key(rows):
+    return {r[0]: r for r in rows}
+
+
+def perf_profile(gateway, backend, token_file, args, workdir):
+    """`perf record` on the gateway during one wrk run; CPU share by code object: [JIT]
+    (the Wasm filters' compiled code and V8's generated stubs), envoy (Envoy itself, with
+    V8's runtime and the proxy-wasm host linked in; the binary has no symbols), kernel."""
+    if shutil.which("perf") is None:
+        raise SystemExit("--perf needs perf (apt-get install linux-perf)")
+    data = workdir / f"perf-{gateway.process.pid}.data"
+    recorder = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-p", str(gateway.process.pid), "-o",
+                                 str(data), "--", "sleep", str(max(args.duration - 1, 1))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_wrk(gateway, backend, token_file, args)
+    recorder.wait(60)
+    report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "--stdio"],
+                            capture_output=True, text=True).stdout
+    shares = collections.Counter()
+    for line in report.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(.+?)\s*$", line)
+        if m:
+            name = m.group(2)
+            name = "[JIT] wasm + V8 stubs" if name.startswith("[JIT]") else name
+            shares[name] += float(m.group(1))
+    return shares.most_common(6)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -345,16 +419,20 @@ def ratio(a, b):
 
 
 def table(rows, results):
+    """Throughput ratios (req/s over passthrough's and the anchor's: higher is better) and
+    cost ratios (the anchor's gateway CPU per request over the row's: higher is better,
+    1.00× = costs the same as the anchor)."""
     base, anchor = results.get("passthrough"), results.get("anchor")
     out = ["| row | req/s (median) | min–max req/s | p50 ms | p99 ms | × passthrough | × anchor "
-           "| gateway CPU µs/req | gateway CPU | errors |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| gateway CPU µs/req | anchor CPU ÷ row CPU | gateway busy | errors |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for key, label, *_ in rows:
         m = results[key]
         out.append(
             f"| {label} | {m['rps']:,.0f} | {m['rps_min']:,.0f}–{m['rps_max']:,.0f} | {m['p50_us'] / 1000:.2f} "
             f"| {m['p99_us'] / 1000:.2f} | {ratio(m['rps'], base['rps']) if base else '-'} "
             f"| {ratio(m['rps'], anchor['rps']) if anchor else '-'} | {m['gw_cpu_us_per_req']:.0f} "
+            f"| {ratio(anchor['gw_cpu_us_per_req'], m['gw_cpu_us_per_req']) if anchor else '-'} "
             f"| {m['gw_cpu_util'] * 100:.0f}% | {m['errors']} |")
     return "\n".join(out)
 
@@ -383,9 +461,14 @@ def derived(results):
              ("up_accounts", "chain", "+ Lua response hold"), ("chain", "chain_redact_noop",
                                                                "+ portcullis_redact (nothing hidden)"),
              ("chain_redact_noop", "chain_redact", "redacting the demo contract instead"),
-             ("passthrough", "hold_only", "Lua response hold alone")]
+             ("passthrough", "hold_only", "Lua response hold alone"),
+             ("passthrough", "noop1", "one empty Wasm filter"), ("passthrough", "noop4", "four empty Wasm filters")]
     for a, b, what in steps:
         diff(f"step:{b}", b, a, what)
+    for call in HOST_CALLS:
+        if f"hc_{call}" in c and "noop1" in c:
+            d[f"hostcall:{call}"] = {"us": (c[f"hc_{call}"] - c["noop1"]) / CALLS_PER_REQUEST,
+                                     "what": f"one `{call}` host call (difference over {CALLS_PER_REQUEST} calls)"}
     return d
 
 
@@ -401,12 +484,17 @@ def main():
                         help="distinct tokens cycled through by the cold rows (more than any token cache)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-token and single-filter rows")
     parser.add_argument("--ablation", action="store_true", help="add the chain built up one filter at a time")
+    parser.add_argument("--hostcalls", action="store_true",
+                        help=f"add one empty Wasm filter and one making {CALLS_PER_REQUEST} calls of each host call")
     parser.add_argument("--only", help="comma-separated row keys to run (passthrough and anchor always run)")
     parser.add_argument("--pin", action="store_true",
                         help="pin the gateways to --gateway-cpus and wrk + backend to --client-cpus")
     parser.add_argument("--gateway-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--json", default=str(ROOT / "target" / "bench" / "e2e.json"), help="results file")
+    parser.add_argument("--perf", help="comma-separated row keys to profile with `perf record` (one extra run "
+                        "each, after the rounds): the share of the gateway's CPU in JIT-compiled Wasm, the "
+                        "Envoy binary (including V8's runtime) and the kernel")
     parser.add_argument("--keep-logs", action="store_true", help="keep the Envoy logs and configurations")
     args = parser.parse_args()
 
@@ -417,11 +505,14 @@ def main():
     if missing or not ENVOY.exists():
         sys.exit(f"missing {missing or ENVOY}: run `make setup build` first")
 
-    groups = {"main"} | (set() if args.no_cold else {"cold"}) | ({"ablation"} if args.ablation else set())
+    groups = {"main"} | (set() if args.no_cold else {"cold"}) | ({"ablation"} if args.ablation else set()) \
+        | ({"hostcalls"} if args.hostcalls else set())
     rows = [r for r in ROWS if r[5] in groups]
     if args.only:
         wanted = set(args.only.split(",")) | {"passthrough", "anchor"}
-        rows = [r for r in ROWS if r[0] in wanted]
+        rows = [r for r in ROWS if r[0] in wanted or (r[5] == "hostcalls" and args.hostcalls)]
+    if args.hostcalls and not any(r[0] == "noop1" for r in rows):
+        rows.append(next(r for r in ROWS if r[0] == "noop1"))
     info = machine()
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['memory']}; load {info['loadavg_at_start']}; "
           f"envoy {info['envoy']}", flush=True)
@@ -435,6 +526,8 @@ def main():
         print(f"tokens signed in {time.monotonic() - t0:.1f}s ({args.cold_tokens if needs_cold else 1} cold)",
               flush=True)
 
+        if any(r[0].startswith(("noop", "hc_")) for r in rows):
+            build_noop()
         backend = Envoy(backend_config(), name="bench-backend").start()
         started.append(backend)
         gateways = {}
@@ -463,6 +556,12 @@ def main():
                       f"  p99 {s['p99_us'] / 1000:6.2f} ms  gw {s['gw_cpu_us_per_req']:5.0f} µs/req "
                       f"({s['gw_cpu_util'] * 100:3.0f}%)  backend {s['backend_cpu_util'] * 100:3.0f}%"
                       f"  wrk {s['client_cpu_util'] * 100:3.0f}%  errors {s['errors']}", flush=True)
+        profiles = {}
+        for key in (args.perf.split(",") if args.perf else []):
+            if key not in gateways:
+                raise SystemExit(f"--perf {key}: no such row in this run")
+            profiles[key] = perf_profile(gateways[key], backend, token_files[rows_by_key(rows)[key][3]], args,
+                                         workdir)
         for key, gw in gateways.items():
             if gw.process.poll() is not None:
                 raise RuntimeError(f"{key}: envoy exited during the run:\n{gw.logs()[-2000:]}")
@@ -475,6 +574,8 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     results = {key: summarise(s) for key, s in samples.items()}
+    for key, shares in profiles.items():
+        print(f"perf {key}: gateway CPU by code: " + ", ".join(f"{d} {p:.1f}%" for d, p in shares))
     costs = derived(results)
     print("\n" + table(rows, results))
     if costs:
@@ -493,6 +594,7 @@ def main():
         "samples": {k: [{f: v for f, v in s.items() if f != "wrk_text"} for s in ss] for k, ss in samples.items()},
         "last_wrk_output": {k: ss[-1]["wrk_text"] for k, ss in samples.items()},
         "derived_us": costs,
+        "perf_dso_percent": {k: dict(v) for k, v in profiles.items()},
     }, indent=2))
     print(f"\nresults: {out}")
     return 1 if any(m["errors"] for m in results.values()) else 0

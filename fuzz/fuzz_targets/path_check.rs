@@ -27,8 +27,10 @@ fn decode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A segment that would change the path's shape at a backend that decodes it. (`;` is
+/// refused raw only: an encoded `%3B` is a literal character, see docs/tenants-and-paths.md.)
 fn dangerous(seg: &[u8]) -> bool {
-    seg == b"." || seg == b".." || seg.contains(&b'/') || seg.contains(&b'\\') || seg.contains(&b';')
+    seg == b"." || seg == b".." || seg.contains(&b'/') || seg.contains(&b'\\')
         || seg.iter().any(|b| b.is_ascii_control())
 }
 
@@ -53,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let once = decode(seg.as_bytes());
         let twice = decode(&once);
-        assert!(!dangerous(seg.as_bytes()), "{raw:?}");
+        assert!(!dangerous(seg.as_bytes()) && !seg.contains(';'), "{raw:?}");
         assert!(!dangerous(&once), "segment {seg:?} decodes to {:?}", String::from_utf8_lossy(&once));
         assert!(!dangerous(&twice), "segment {seg:?} double-decodes to {:?}", String::from_utf8_lossy(&twice));
         assert!(std::str::from_utf8(&once).is_ok(), "segment {seg:?} is not utf-8 once decoded");

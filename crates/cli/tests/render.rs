@@ -52,6 +52,7 @@ fn filters_follow_gateway_order_and_the_router_ends_the_chain() {
             "portcullis_authz",
             "portcullis_redact",
             "portcullis_accounts",
+            "envoy.filters.http.buffer",
             "envoy.filters.http.router"
         ]
     );

@@ -153,17 +153,20 @@ impl Redactor {
     }
 }
 
-/// Marks path ends. A Keep end gets every child pointing to a node that matches anything
-/// and is itself an end: everything under a kept path is kept.
-fn mark_ends(nfa: &mut Nfa, group: usize, mode: FilterMode, ends: &[NodeId]) {
-    let under = (mode == FilterMode::Keep).then(|| {
+/// Marks path ends. An end gets every child pointing to a node that matches anything and
+/// is itself an end: everything under a kept path is kept, and everything under a removed
+/// path is removed. The latter matters when grant filters combine: with `!{mother}` and
+/// `!{mother.cpf}`, `mother.cpf` is hidden by both (under `mother` for the first), so it
+/// stays hidden even though `mother` itself is shown.
+fn mark_ends(nfa: &mut Nfa, group: usize, _mode: FilterMode, ends: &[NodeId]) {
+    let under = {
         let u = nfa.node(group);
         if let Some(n) = nfa.nodes.get_mut(u) {
             n.any = Some(u);
             n.end = true;
         }
-        u
-    });
+        Some(u)
+    };
     for &end in ends {
         if let Some(n) = nfa.nodes.get_mut(end) {
             n.end = true;

@@ -174,7 +174,16 @@ fn method_prefix(text: &str) -> Option<&str> {
     (methods_ok && rest.starts_with(char::is_whitespace)).then_some(head)
 }
 
+/// Deepest `any(`/`all(` nesting accepted. Parsing (and matching, and dropping) recurse
+/// once per level: without a bound, a requirement nested thousands deep in route
+/// metadata overflows the Wasm stack on its first request (a trap, not a decision).
+pub const MAX_NESTING: usize = 32;
+
 fn parse_expr(text: &str) -> Result<Requirement, RouteError> {
+    parse_nested(text, 0)
+}
+
+fn parse_nested(text: &str, depth: usize) -> Result<Requirement, RouteError> {
     let text = text.trim();
     match text {
         "" => return Err(RouteError::Malformed(text.into())),
@@ -185,13 +194,19 @@ fn parse_expr(text: &str) -> Result<Requirement, RouteError> {
     }
     for (prefix, all) in [("any(", false), ("all(", true)] {
         if let Some(inner) = text.strip_prefix(prefix) {
+            if depth >= MAX_NESTING {
+                let shown: String = text.chars().take(40).collect();
+                return Err(RouteError::Malformed(format!(
+                    "{shown}...: nested deeper than {MAX_NESTING}"
+                )));
+            }
             let inner = inner
                 .strip_suffix(')')
                 .ok_or_else(|| RouteError::Malformed(text.into()))?;
             let parts = split_top(inner, ',').map_err(|_| RouteError::Malformed(text.into()))?;
             let terms = parts
                 .into_iter()
-                .map(parse_expr)
+                .map(|part| parse_nested(part, depth + 1))
                 .collect::<Result<Vec<_>, _>>()?;
             if terms.is_empty() {
                 return Err(RouteError::Malformed(text.into()));

@@ -490,3 +490,25 @@ fn head_answer_on_a_redacting_route_does_not_tell_the_unredacted_length() {
         h.response_headers
     );
 }
+
+#[test]
+fn body_with_nothing_to_hide_is_left_alone_and_not_counted_as_redacted() {
+    // E.g. the account filter's own 403, sent after this filter planned its redaction,
+    // comes back through it on Envoy.
+    let f = filter();
+    let mut h = request(HostKind::Envoy, Some(&atendimento()));
+    let denial = br#"{"error":"account_not_allowed","message":"forbidden","status":403}"#;
+    json_response(&mut h, denial);
+    h.response_headers[0].1 = "403".into();
+    let mut stream = Default::default();
+    f.on_request_headers(&mut stream, &mut h, true);
+    f.on_response_headers(&mut stream, &mut h, false);
+    h.failing = vec!["set_buffer"]; // the body is not rewritten at all
+    assert_eq!(
+        f.on_response_body(&mut stream, &mut h, denial.len(), true),
+        Action::Continue
+    );
+    assert_eq!(h.sent, None);
+    assert_eq!(h.response_body, denial);
+    assert_eq!(h.counter("portcullis_redacted"), 0);
+}

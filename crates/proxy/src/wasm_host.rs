@@ -1,5 +1,13 @@
 //! [`Host`] over proxy-wasm host calls. Differences between Envoy and Kong's
-//! ngx_wasm_module are decided once, when the root context starts (see [`detect_kind`]).
+//! ngx_wasm_module are decided once, when the root context starts (see [`detect_kind`]),
+//! and handled here where they are about host calls rather than request flows:
+//!
+//! - Portcullis hands data between the filters of one request as gateway properties
+//!   (`portcullis_identity`, ...). Envoy stores any unknown property as filter state.
+//!   ngx_wasm_module answers NotFound for a property outside its namespaces (and the
+//!   proxy-wasm SDK turns that into a panic), so on Kong they live in the request's
+//!   `kong.ctx.shared` table instead, through Kong's own property handlers (see
+//!   [`property_path`]; `docs/kong.md`).
 
 use portcullis_core::flow::{Host, HostError, HostKind};
 use proxy_wasm::hostcalls;
@@ -33,12 +41,44 @@ impl WasmHost {
     }
 }
 
-/// Tells Envoy from Kong by asking for a property only Kong's ngx_wasm_module has
-/// (`ngx.hostname`, an nginx variable); Envoy answers NotFound.
+/// Tells Envoy from Kong by asking for `ngx.hostname`, a property only ngx_wasm_module
+/// has (the nginx variable `$hostname`); see [`kind_from_probe`] for how the answer
+/// reads. Called from `on_vm_start`, in the root context.
 pub fn detect_kind() -> HostKind {
-    match hostcalls::get_property(vec!["ngx", "hostname"]) {
-        Ok(Some(_)) => HostKind::Kong,
-        _ => HostKind::Envoy,
+    kind_from_probe(hostcalls::get_property(vec!["ngx", "hostname"]))
+}
+
+/// Reads the `ngx.hostname` probe:
+///
+/// - Envoy answers NotFound (`Ok(None)`) in every context: `ngx` is no Envoy attribute,
+///   so Envoy looks for filter state `wasm.ngx`, which nothing sets.
+/// - ngx_wasm_module answers the host name inside a request (`Ok(Some)`), and refuses
+///   any dotted property outside a request with an internal failure (`Err`): that is
+///   what the root context's `on_vm_start` gets on Kong. (The previous reading, "only
+///   `Ok(Some)` is Kong", took every Kong for Envoy.)
+pub fn kind_from_probe(probe: Result<Option<Vec<u8>>, Status>) -> HostKind {
+    match probe {
+        Ok(None) => HostKind::Envoy,
+        Ok(Some(_)) | Err(_) => HostKind::Kong,
+    }
+}
+
+/// Kong's table for data shared by everything that runs on one request (Lua plugins and
+/// the Wasm filter chain), reached as properties `kong.ctx.shared.<key>`.
+const KONG_SHARED: [&str; 3] = ["kong", "ctx", "shared"];
+
+/// The gateway property path for a flow's property path. Portcullis's own per-request
+/// properties are single segments starting with `portcullis_`; on Kong they map to
+/// `kong.ctx.shared.<name>` (readable and writable by filters, never by clients; Kong
+/// registers these handlers for every filter chain). Every other path is unchanged.
+pub fn property_path<'a>(kind: HostKind, path: &[&'a str]) -> Vec<&'a str> {
+    match (kind, path) {
+        (HostKind::Kong, [name]) if name.starts_with("portcullis_") => {
+            let mut mapped = KONG_SHARED.to_vec();
+            mapped.push(name);
+            mapped
+        }
+        _ => path.to_vec(),
     }
 }
 
@@ -72,11 +112,12 @@ impl Host for WasmHost {
     }
 
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
-        hostcalls::get_property(path.to_vec()).map_err(|s| fail("get_property", s))
+        hostcalls::get_property(property_path(self.kind, path)).map_err(|s| fail("get_property", s))
     }
 
     fn set_property(&mut self, path: &[&str], value: &[u8]) -> Result<(), HostError> {
-        hostcalls::set_property(path.to_vec(), Some(value)).map_err(|s| fail("set_property", s))
+        hostcalls::set_property(property_path(self.kind, path), Some(value))
+            .map_err(|s| fail("set_property", s))
     }
 
     fn request_body(&self, size: usize) -> Result<Option<Vec<u8>>, HostError> {
@@ -133,5 +174,52 @@ impl Host for WasmHost {
 
     fn log_warn(&self, message: &str) {
         let _ = hostcalls::log(LogLevel::Warn, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_answers_not_found_and_is_envoy() {
+        assert_eq!(kind_from_probe(Ok(None)), HostKind::Envoy);
+    }
+
+    #[test]
+    fn ngx_wasm_module_is_kong_inside_and_outside_a_request() {
+        assert_eq!(kind_from_probe(Ok(Some(b"gw-1".to_vec()))), HostKind::Kong);
+        // The root context (on_vm_start): ngx_wasm_module refuses dotted properties.
+        assert_eq!(
+            kind_from_probe(Err(Status::InternalFailure)),
+            HostKind::Kong
+        );
+    }
+
+    #[test]
+    fn portcullis_properties_live_in_kong_ctx_shared_on_kong() {
+        assert_eq!(
+            property_path(HostKind::Kong, &["portcullis_identity"]),
+            ["kong", "ctx", "shared", "portcullis_identity"]
+        );
+        assert_eq!(
+            property_path(HostKind::Envoy, &["portcullis_identity"]),
+            ["portcullis_identity"]
+        );
+    }
+
+    #[test]
+    fn gateway_properties_are_never_remapped() {
+        for kind in [HostKind::Envoy, HostKind::Kong] {
+            assert_eq!(
+                property_path(kind, &["kong", "route_name"]),
+                ["kong", "route_name"]
+            );
+            assert_eq!(
+                property_path(kind, &["xds", "route_name"]),
+                ["xds", "route_name"]
+            );
+            assert_eq!(property_path(kind, &["plugin_name"]), ["plugin_name"]);
+        }
     }
 }

@@ -3,7 +3,7 @@
 use super::paths::{compile, IdLabel};
 use super::AccountError;
 use crate::json::dfa::Dfa;
-use crate::json::path::parse_indexed;
+use crate::json::path::{parse_indexed, PathStep};
 use crate::json::{self, Scalar, ScalarKind, Step, Visitor, DEFAULT_MAX_DEPTH};
 use std::fmt;
 
@@ -17,14 +17,17 @@ const MAX_ID_LEN: usize = 256;
 ///   non-empty segment, other segments must be equal. A path that does not fit has no id.
 /// - `segment:2`: the 2nd path segment (1-based: in `/accounts/demostore`, `demostore`).
 /// - `query:account_id`: a query parameter. Names are compared after percent-decoding
-///   (`account%5Fid` is `account_id`, as the backend would read it). A parameter given
-///   twice with different values is refused: the gateway and the backend could each pick
-///   another one.
-/// - `header:x-account-id`: a request header (name case-insensitive, value trimmed);
-///   repeated with different values is refused, as for the query.
+///   (`account%5Fid` is `account_id`, as the backend would read it), in any ASCII case,
+///   and `account_id[]` / `account_id[0]` count as the same parameter (as PHP, Rails or
+///   ASP.NET read them). A parameter given twice with different values is refused: the
+///   gateway and the backend could each pick another one.
+/// - `header:x-account-id`: a request header (name case-insensitive, `_` read as `-`,
+///   value trimmed); repeated with different values is refused, as for the query.
 /// - `body:account.id`: a field of a JSON request body, in the response path syntax
-///   (`[*]` allowed). Every occurrence (duplicate keys, array elements) must hold the same
-///   id, an object or array there is refused, `null` counts as absent.
+///   (`[*]` allowed); keys compare case-insensitively (see [`fold_key`]), as lenient
+///   decoders bind them. Every occurrence (duplicate or case-variant keys, array
+///   elements) must hold the same id, an object or array there is refused, `null` counts
+///   as absent.
 ///
 /// Ids are never decoded. An id must be *plain*: 1 to 256 bytes of ASCII letters, digits
 /// and `-._~:@`. Anything else (`%` escapes, `+`, `/`, `\`, whitespace, control or
@@ -91,7 +94,7 @@ impl AccountLocation {
             }
             "body" => Kind::Body {
                 path: rest.to_string(),
-                dfa: compile(&[parse_indexed(rest).map_err(bad)?], &[])?,
+                dfa: compile(&[fold_steps(parse_indexed(rest).map_err(bad)?)], &[])?,
             },
             _ => return Err(bad("unknown location kind")),
         };
@@ -126,12 +129,12 @@ impl AccountLocation {
                 .split('&')
                 .filter_map(|pair| {
                     let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (form_decode(key) == name.as_bytes()).then(|| value.to_string())
+                    same_parameter(&form_decode(key), name).then(|| value.to_string())
                 })
                 .collect(),
             Kind::Header(name) => headers
                 .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .filter(|(n, _)| same_header(n, name))
                 .map(|(_, v)| v.trim_matches([' ', '\t']).to_string())
                 .collect(),
             Kind::Body { dfa, .. } => match body {
@@ -248,6 +251,57 @@ fn template_match(segments: &[Segment], path: &str) -> Option<String> {
     account
 }
 
+/// Whether a (form-decoded) query parameter name is read as `name` by some backend: the
+/// same name in any ASCII case (ASP.NET, case-insensitive binders), or the name followed
+/// by brackets (`name[]`, `name[0]`: PHP, Rails, `qs`). Every such copy is collected, so
+/// a second copy with another id is ambiguous (refused) instead of unseen.
+fn same_parameter(decoded: &[u8], name: &str) -> bool {
+    let name = name.as_bytes();
+    decoded
+        .get(..name.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(name))
+        && matches!(decoded.get(name.len()), None | Some(b'['))
+}
+
+/// Header names compare case-insensitively with `_` and `-` alike: CGI-style backends
+/// (WSGI, PHP, Rack, nginx `$http_*`) read `x_account_id` as `x-account-id`.
+fn same_header(a: &str, b: &str) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+/// A JSON key as case-insensitive decoders match it: ASCII lower case, and the two
+/// non-ASCII letters whose simple case folding is ASCII (KELVIN SIGN `K` is `k`, LONG S
+/// `ſ` is `s`, as in Go's `encoding/json`). Body paths are matched on folded keys, so
+/// `{"id": "a", "ID": "b"}` holds two ids (ambiguous, refused) for a backend that binds
+/// keys case-insensitively (Go, Jackson and System.Text.Json options).
+fn fold_key(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{212A}' => 'k',
+            '\u{017F}' => 's',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// A body path with its keys folded like [`fold_key`].
+fn fold_steps(steps: Vec<PathStep>) -> Vec<PathStep> {
+    steps
+        .into_iter()
+        .map(|step| match step {
+            PathStep::Key(k) => PathStep::Key(fold_key(&k)),
+            other => other,
+        })
+        .collect()
+}
+
 /// Decodes a query parameter name as a form decoder would: `+` is a space, `%XX` a byte;
 /// a malformed escape stays as written.
 fn form_decode(text: &str) -> Vec<u8> {
@@ -296,7 +350,7 @@ impl Visitor for Collect<'_> {
         self.step(0)
     }
     fn member(&mut self, parent: &u32, key: &str) -> Step<u32> {
-        self.step(self.dfa.member(*parent, key))
+        self.step(self.dfa.member(*parent, &fold_key(key)))
     }
     fn element(&mut self, parent: &u32) -> Step<u32> {
         self.step(self.dfa.element(*parent).0)

@@ -168,7 +168,12 @@ impl AccountsFilter {
                 ));
             }
             stream.pending_body = Some(location);
-            return Ok(Action::Pause);
+            // Not `Pause`: proxy-wasm hosts turn paused request headers into "stop
+            // everything" (Envoy: StopAllIterationAndWatermark), and this filter would
+            // never see the body: the request hung. The body is held in
+            // `on_request_body` until complete and checked; on Envoy a request hold after
+            // this filter (the buffer filter) keeps the headers from the router until then.
+            return Ok(Action::Continue);
         }
         let raw_path = host
             .request_header(":path")

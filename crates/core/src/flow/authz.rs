@@ -153,14 +153,18 @@ impl AuthzFilter {
             None => None,
         };
         log.subject = identity.as_ref().and_then(|i| i.subject.clone());
+        // The tenant is informational here (decision log, permissions answer): the
+        // tenant filter has already decided on it.
         log.tenant = host
             .property(TENANT_PROPERTY)
-            .map_err(host_err)?
+            .ok()
+            .flatten()
             .and_then(|b| String::from_utf8(b).ok());
         let method = host
             .request_header(":method")
             .map_err(host_err)?
             .unwrap_or_default();
+        check_method_override(host, &method, path.query)?;
         if self.config.permissions_path.as_deref() == Some(path.path)
             && (method == "GET" || method == "HEAD")
         {
@@ -300,6 +304,69 @@ fn describe(requirement: &Requirement) -> String {
             t.iter().map(describe).collect::<Vec<_>>().join(", ")
         ),
     }
+}
+
+/// `text` with `%XX` escapes decoded and `+` as a space (lossy), as a form decoder reads it.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Method-override headers (any case, `_` for `-`) and the `_method` query parameter:
+/// many frameworks (Express `method-override`, Rails, Symfony, Laravel, ASP.NET) run the
+/// method they name instead of the request's. The requirement was checked for the
+/// request's method, so an override naming another one is refused (400): a `GET` allowed
+/// on a route must not become a `DELETE` at the backend.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+fn check_method_override(host: &dyn Host, method: &str, query: Option<&str>) -> Result<(), Denial> {
+    let refuse = |what: &str| {
+        Denial::bad_request(
+            "method_override",
+            format!("{what} names another method than {method}"),
+        )
+    };
+    let headers = host
+        .request_headers()
+        .map_err(|e| Denial::internal("host_error", e.to_string()))?;
+    for (name, value) in &headers {
+        let name = name.to_ascii_lowercase().replace('_', "-");
+        if METHOD_OVERRIDES.contains(&name.as_str()) && !value.trim().eq_ignore_ascii_case(method) {
+            return Err(refuse(&name));
+        }
+    }
+    for pair in query.unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decoded(key).eq_ignore_ascii_case("_method")
+            && !percent_decoded(value).trim().eq_ignore_ascii_case(method)
+        {
+            return Err(refuse("query parameter _method"));
+        }
+    }
+    Ok(())
 }
 
 impl Filter for AuthzFilter {

@@ -3,11 +3,25 @@
 //! refuse what we cannot read, buffer up to a limit, and replace the body once.
 //!
 //! On Envoy the response headers are held (`Pause`) until the body is complete, so a
-//! failure can still answer a clean 502. Kong (ngx_wasm_module) cannot pause response
-//! headers; there the headers have gone and a failure empties the body instead (see
-//! `fail_after_headers`).
+//! failure can still answer a clean 502. Kong (ngx_wasm_module) differs, and this module
+//! is where the differences are handled (`docs/kong.md` has the sources):
+//!
+//! - a failure found in the response headers can still answer a local response there,
+//!   but ngx_wasm_module ignores that response's headers: [`check_response_headers`]
+//!   removes the backend's `content-length` and sets a JSON `content-type` first;
+//! - `end_of_stream` is always false in the header callbacks, so a HEAD answer or an
+//!   empty body is recognised from the method and `content-length: 0` instead;
+//! - response headers cannot be paused: once the body callback runs, the headers have
+//!   gone and a local response is impossible (ngx_wasm_module traps the filter), so a
+//!   failure there empties the body instead (`fail_after_headers`, [`BodyGuard`]);
+//! - a body is buffered only up to `wasm_response_body_buffers` after the first
+//!   `Pause`: when they are full the callback runs again with part of the body and
+//!   `end_of_stream` false, and a second `Pause` is ignored, so the part and every later
+//!   chunk would pass unchecked. [`BodyGuard`] treats that callback as a failure and
+//!   empties every later chunk. (`kong/kong.conf` also sizes the buffers above the
+//!   filters' `max_body_bytes`, so full buffers already exceed the limit.)
 
-use super::{Host, HostKind};
+use super::{deny, Action, Host, HostKind, LogContext};
 use crate::decision::Denial;
 
 /// Request-side preparation: no partial content, no compression.
@@ -35,6 +49,18 @@ pub fn check_response_headers(
     host: &mut dyn Host,
     end_of_stream: bool,
 ) -> Result<ResponseKind, Denial> {
+    let checked = check_headers(host, end_of_stream);
+    if checked.is_err() && host.kind() == HostKind::Kong {
+        // ngx_wasm_module keeps the backend's headers on a local response sent from the
+        // response headers (only status and body change): without this, the 502's JSON
+        // body would go out under the backend's `content-length` and `content-type`.
+        let _ = host.set_response_header("content-length", None);
+        let _ = host.set_response_header("content-type", Some("application/json"));
+    }
+    checked
+}
+
+fn check_headers(host: &mut dyn Host, end_of_stream: bool) -> Result<ResponseKind, Denial> {
     let err = |e: super::HostError| Denial::internal("host_error", e.to_string());
     let status = host
         .response_header(":status")
@@ -43,6 +69,7 @@ pub fn check_response_headers(
     if status == "204" || status == "304" {
         return Ok(ResponseKind::NoBody);
     }
+    let end_of_stream = end_of_stream || (host.kind() == HostKind::Kong && kong_no_body(host)?);
     if end_of_stream {
         // A HEAD answer (or an empty one): its length is the backend's unchecked body's,
         // which would tell the client how much was hidden. Never pass it on.
@@ -77,6 +104,18 @@ pub fn check_response_headers(
     host.set_response_header("content-length", None)
         .map_err(err)?;
     Ok(ResponseKind::Json)
+}
+
+/// Kong passes `end_of_stream` false to every header callback, even when no body
+/// follows: a HEAD request's answer, or a declared empty body, has none.
+fn kong_no_body(host: &dyn Host) -> Result<bool, Denial> {
+    let err = |e: super::HostError| Denial::internal("host_error", e.to_string());
+    let head = host.request_header(":method").map_err(err)?.as_deref() == Some("HEAD");
+    let empty = host
+        .response_header("content-length")
+        .map_err(err)?
+        .is_some_and(|v| v.trim() == "0");
+    Ok(head || empty)
 }
 
 /// `application/json` or any `+json` type, parameters ignored.
@@ -130,10 +169,112 @@ pub fn replace_body(host: &mut dyn Host, old_size: usize, new: &[u8]) -> Result<
 }
 
 /// On a host that cannot hold response headers, a failure after they left can only
-/// empty the body: never pass the unchecked bytes.
+/// empty the body: never pass the unchecked bytes. (Stateless: it empties this chunk
+/// only; [`BodyGuard`] also empties every later one.)
 pub fn fail_after_headers(host: &mut dyn Host, body_size: usize) {
     if host.kind() == HostKind::Kong {
         let _ = host.set_response_body(body_size, b"");
+    }
+}
+
+/// Per-request state of a response body that a filter reads, for the hosts' different
+/// buffering (see the module docs). A filter keeps one in its stream and, in
+/// `on_response_body`:
+///
+/// 1. if [`BodyGuard::failed`], returns [`BodyGuard::drop_chunk`] and nothing else;
+/// 2. otherwise reads with [`BodyGuard::next`] (`Wait` is `Pause`);
+/// 3. on any failure, returns [`BodyGuard::fail`] instead of [`deny`].
+///
+/// On Envoy it behaves as [`buffered_body`] and [`deny`] do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BodyGuard {
+    /// Nothing asked of the gateway yet.
+    #[default]
+    Reading,
+    /// `Pause` was returned once to have the body buffered.
+    Buffering,
+    /// Refused after the response headers left (Kong): every later chunk is emptied.
+    Failed,
+}
+
+impl BodyGuard {
+    /// One body callback: buffers until end of stream, refusing bodies over `limit`
+    /// bytes. On Kong, a callback without end of stream after buffering was asked for
+    /// means the buffers are full and this is only part of the body: refused.
+    pub fn next(
+        &mut self,
+        host: &dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+        limit: usize,
+    ) -> Result<BodyStep, Denial> {
+        if host.kind() == HostKind::Kong && *self == BodyGuard::Buffering && !end_of_stream {
+            return Err(Denial::bad_gateway(
+                "response_buffers_full",
+                format!(
+                    "{body_size} bytes buffered before the end: wasm_response_body_buffers \
+                     must hold more than the filter's limit of {limit} bytes"
+                ),
+            ));
+        }
+        let step = buffered_body(host, body_size, end_of_stream, limit)?;
+        if step == BodyStep::Wait {
+            *self = BodyGuard::Buffering;
+        }
+        Ok(step)
+    }
+
+    /// True once the response was refused after its headers left: every later chunk
+    /// goes to [`BodyGuard::drop_chunk`].
+    pub fn failed(&self) -> bool {
+        *self == BodyGuard::Failed
+    }
+
+    /// Refuses the response from a body callback. Envoy (headers still held): the
+    /// local 502 of [`deny`]. Kong: the headers have gone and a local response would
+    /// trap the filter, so the chunk is emptied, the refusal is logged and counted
+    /// like a denial, and every later chunk is emptied too; `Continue` (a second
+    /// `Pause` would be ignored).
+    pub fn fail(
+        &mut self,
+        host: &mut dyn Host,
+        filter: &str,
+        denial: &Denial,
+        log: &LogContext,
+        body_size: usize,
+    ) -> Action {
+        if host.kind() != HostKind::Kong {
+            return deny(host, filter, denial, log);
+        }
+        *self = BodyGuard::Failed;
+        if let Err(err) = host.set_response_body(body_size, b"") {
+            host.log_warn(&format!("{filter}: could not empty the body: {err}"));
+        }
+        host.count(&format!("portcullis_{}_{}", denial.status, denial.code));
+        let line = serde_json::json!({
+            "decision": "deny",
+            "filter": filter,
+            "status": denial.status,
+            "reason": denial.code,
+            "detail": denial.detail,
+            "action": "response_body_emptied",
+            "request_id": log.request_id,
+            "route": log.route,
+            "tenant": log.tenant,
+            "subject": log.subject,
+        });
+        host.log_info(&line.to_string());
+        Action::Continue
+    }
+
+    /// A chunk after a failure: emptied, never passed.
+    pub fn drop_chunk(&self, host: &mut dyn Host, body_size: usize) -> Action {
+        if body_size > 0 {
+            if let Err(err) = host.set_response_body(body_size, b"") {
+                host.log_warn(&format!("could not empty a refused body's chunk: {err}"));
+            }
+        }
+        Action::Continue
     }
 }
 
@@ -207,6 +348,96 @@ mod tests {
             "response_too_large"
         );
         assert_eq!(buffered_body(&h, 5, false, 10).unwrap(), BodyStep::Wait);
+    }
+
+    fn kong(mut h: MockHost) -> MockHost {
+        h.kind = HostKind::Kong;
+        h
+    }
+
+    #[test]
+    fn kong_refusal_in_the_headers_fixes_the_headers_of_the_local_reply() {
+        let mut h = kong(response(&[
+            (":status", "200"),
+            ("content-type", "text/html"),
+            ("content-length", "5000"),
+        ]));
+        assert_eq!(
+            check_response_headers(&mut h, false).unwrap_err().code,
+            "not_json"
+        );
+        assert!(h
+            .response_headers
+            .iter()
+            .all(|(k, _)| k != "content-length"));
+        assert!(h
+            .response_headers
+            .contains(&("content-type".into(), "application/json".into())));
+    }
+
+    #[test]
+    fn kong_head_and_empty_answers_have_no_body_though_eos_is_false() {
+        let mut head = kong(MockHost::request("HEAD", "a", "/"));
+        head.response_headers = vec![
+            (":status".into(), "200".into()),
+            ("content-type".into(), "application/json".into()),
+            ("content-length".into(), "120".into()),
+        ];
+        assert_eq!(
+            check_response_headers(&mut head, false).unwrap(),
+            ResponseKind::NoBody
+        );
+        assert!(head
+            .response_headers
+            .iter()
+            .all(|(k, _)| k != "content-length"));
+        let mut empty = kong(MockHost::request("GET", "a", "/"));
+        empty.response_headers = vec![
+            (":status".into(), "200".into()),
+            ("content-type".into(), "text/plain".into()),
+            ("content-length".into(), "0".into()),
+        ];
+        assert_eq!(
+            check_response_headers(&mut empty, false).unwrap(),
+            ResponseKind::NoBody
+        );
+    }
+
+    #[test]
+    fn envoy_waits_as_long_as_the_body_grows_under_the_limit() {
+        let h = MockHost::default();
+        let mut guard = BodyGuard::default();
+        assert_eq!(guard.next(&h, 4, false, 10).unwrap(), BodyStep::Wait);
+        assert_eq!(guard.next(&h, 8, false, 10).unwrap(), BodyStep::Wait);
+    }
+
+    #[test]
+    fn kong_full_buffers_are_a_failure_and_empty_every_later_chunk() {
+        let mut h = kong(MockHost::default());
+        h.response_body = b"{\"a\":".to_vec();
+        let mut guard = BodyGuard::default();
+        assert_eq!(guard.next(&h, 5, false, 10).unwrap(), BodyStep::Wait);
+        let denial = guard.next(&h, 5, false, 10).unwrap_err();
+        assert_eq!(denial.code, "response_buffers_full");
+        let log = LogContext::default();
+        assert_eq!(guard.fail(&mut h, "f", &denial, &log, 5), Action::Continue);
+        assert!(guard.failed());
+        assert!(h.response_body.is_empty());
+        assert_eq!(h.sent, None, "no local response after the headers left");
+        assert_eq!(h.counter("portcullis_502_response_buffers_full"), 1);
+        h.response_body = b"1}".to_vec();
+        assert_eq!(guard.drop_chunk(&mut h, 2), Action::Continue);
+        assert!(h.response_body.is_empty());
+    }
+
+    #[test]
+    fn envoy_failure_is_the_local_502() {
+        let mut h = MockHost::default();
+        let mut guard = BodyGuard::default();
+        let denial = Denial::bad_gateway("x", "y");
+        let action = guard.fail(&mut h, "f", &denial, &LogContext::default(), 3);
+        assert_eq!(action, Action::Pause);
+        assert_eq!(h.sent.unwrap().status, 502);
     }
 
     #[test]

@@ -151,6 +151,7 @@ impl Filter for RedactFilter {
             Ok(BodyStep::Ready(body)) => body,
             Err(denial) => return self.fail(stream, host, size, &denial),
         };
+        let original_len = body.len();
         let mut out = body;
         for redactor in &stream.redactors {
             out = match redactor.apply(&out) {
@@ -161,10 +162,16 @@ impl Filter for RedactFilter {
                 }
             };
         }
+        stream.redactors.clear();
+        // The output is made of spans of the input, so the same length means nothing was
+        // hidden (a body with no such field, or a later filter's own local reply passing
+        // back through this one): leave the body alone and do not count it as redacted.
+        if out.len() == original_len {
+            return Action::Continue;
+        }
         if let Err(denial) = body::replace_body(host, size, &out) {
             return self.fail(stream, host, size, &denial);
         }
-        stream.redactors.clear();
         host.count("portcullis_redacted");
         Action::Continue
     }

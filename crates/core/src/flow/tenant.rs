@@ -23,6 +23,14 @@ impl TenantFilter {
 
     fn run(&self, host: &mut dyn Host, log: &mut LogContext) -> Result<(), Denial> {
         let host_err = |e: super::HostError| Denial::internal("host_error", e.to_string());
+        // Every client copy goes, also spelled with `_` (which CGI-style backends read
+        // as `-`) or in another case.
+        let header = self.table.header().replace('_', "-");
+        for (name, _) in host.request_headers().map_err(host_err)? {
+            if name.to_ascii_lowercase().replace('_', "-") == header {
+                host.set_request_header(&name, None).map_err(host_err)?;
+            }
+        }
         host.set_request_header(self.table.header(), None)
             .map_err(host_err)?;
         let raw = host

@@ -140,7 +140,8 @@ fn grants_visibility(grants: &[FieldFilter]) -> Visibility {
 /// unrestricted) the value is hidden only when every one hides it.
 pub fn is_hidden(route: Option<&FieldFilter>, grants: &[FieldFilter], path: &str) -> bool {
     let x = segments(path);
-    route.is_some_and(|f| hides(f, &x)) || (!grants.is_empty() && grants.iter().all(|f| hides(f, &x)))
+    route.is_some_and(|f| hides(f, &x))
+        || (!grants.is_empty() && grants.iter().all(|f| hides(f, &x)))
 }
 
 /// Whether `filter` alone hides the value at `x` (or an object it is in).
@@ -247,7 +248,10 @@ mod tests {
 
     #[test]
     fn meet_resolves_stars_and_extends_with_the_longer_path() {
-        assert_eq!(meet(&["user"], &["user", "cpf"]).as_deref(), Some("user.cpf"));
+        assert_eq!(
+            meet(&["user"], &["user", "cpf"]).as_deref(),
+            Some("user.cpf")
+        );
         assert_eq!(meet(&["*", "cpf"], &["user"]).as_deref(), Some("user.cpf"));
         assert_eq!(meet(&["*", "cpf"], &["*"]).as_deref(), Some("*.cpf"));
         assert_eq!(meet(&["user"], &["mother"]), None);
@@ -264,7 +268,12 @@ mod tests {
 
     #[test]
     fn minimal_drops_duplicates_and_covered_paths() {
-        let got = minimal(vec!["user.cpf".into(), "mother".into(), "user".into(), "mother".into()]);
+        let got = minimal(vec![
+            "user.cpf".into(),
+            "mother".into(),
+            "user".into(),
+            "mother".into(),
+        ]);
         assert_eq!(got, ["mother", "user"]);
         assert_eq!(minimal(vec!["*.cpf".into(), "user.cpf".into()]), ["*.cpf"]);
     }
@@ -297,7 +306,10 @@ mod tests {
     fn mixed_keep_and_remove_grants() {
         // Disjoint: exact.
         let v = visibility(None, &[kp(&["id"]), rm(&["mother"])]);
-        assert_eq!((v.hidden.clone(), v.keep_only.clone(), v.exact), (vec!["mother".into()], None, true));
+        assert_eq!(
+            (v.hidden.clone(), v.keep_only.clone(), v.exact),
+            (vec!["mother".into()], None, true)
+        );
         // The Keep grant shows all of `user` back: exact.
         let v = visibility(None, &[kp(&["user"]), rm(&["user.cpf", "mother"])]);
         assert_eq!((v.hidden, v.exact), (vec!["mother".to_string()], true));
@@ -309,17 +321,33 @@ mod tests {
     #[test]
     fn is_hidden_follows_every_rule() {
         let atendimento = rm(&["user.cpf", "mother"]);
-        assert!(is_hidden(None, &[atendimento.clone()], "mother"));
-        assert!(is_hidden(None, &[atendimento.clone()], "mother.name"));
-        assert!(!is_hidden(None, &[atendimento.clone()], "user"));
-        assert!(!is_hidden(None, &[atendimento.clone(), rm(&["mother"])], "user.cpf"));
-        assert!(is_hidden(None, &[rm(&["mother"]), rm(&["mother.cpf"])], "mother.cpf"));
+        assert!(is_hidden(
+            None,
+            std::slice::from_ref(&atendimento),
+            "mother"
+        ));
+        assert!(is_hidden(
+            None,
+            std::slice::from_ref(&atendimento),
+            "mother.name"
+        ));
+        assert!(!is_hidden(None, std::slice::from_ref(&atendimento), "user"));
+        assert!(!is_hidden(
+            None,
+            &[atendimento.clone(), rm(&["mother"])],
+            "user.cpf"
+        ));
+        assert!(is_hidden(
+            None,
+            &[rm(&["mother"]), rm(&["mother.cpf"])],
+            "mother.cpf"
+        ));
         assert!(!is_hidden(None, &[], "mother"));
         assert!(is_hidden(Some(&rm(&["source"])), &[], "source"));
         let keep = kp(&["id", "user.name"]);
-        assert!(!is_hidden(None, &[keep.clone()], "user"));
-        assert!(!is_hidden(None, &[keep.clone()], "user.name"));
-        assert!(is_hidden(None, &[keep.clone()], "user.cpf"));
+        assert!(!is_hidden(None, std::slice::from_ref(&keep), "user"));
+        assert!(!is_hidden(None, std::slice::from_ref(&keep), "user.name"));
+        assert!(is_hidden(None, std::slice::from_ref(&keep), "user.cpf"));
         assert!(is_hidden(Some(&keep), &[], "mother"));
         assert!(is_hidden(None, &[rm(&["*.cpf"])], "user.cpf"));
     }

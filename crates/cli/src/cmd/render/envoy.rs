@@ -16,6 +16,9 @@ use super::hold;
 use crate::gateway::{Address, RouteSpec, Source};
 use serde_json::{json, Map, Value};
 
+/// The request hold's limit: the account filter's default request body limit (1 MiB).
+pub const REQUEST_BUFFER_BYTES: u64 = 1024 * 1024;
+
 /// Per-connection buffer limit of the listener and the backend cluster, in bytes.
 pub const BUFFER_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -36,6 +39,7 @@ pub fn render(source: &Source) -> Result<Value, String> {
         let text = serde_json::to_string(&config).map_err(|e| format!("filters.{name}: {e}"))?;
         http_filters.push(wasm_filter(name, &envoy.wasm_dir, text));
     }
+    http_filters.push(hold::request_filter(REQUEST_BUFFER_BYTES));
     http_filters
         .push(json!({"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}));
     let routes: Vec<Value> = source.gateway.routes.iter().map(route).collect();
@@ -113,8 +117,15 @@ fn route(spec: &RouteSpec) -> Value {
     out.insert("name".into(), json!(spec.name));
     out.insert("match".into(), Value::Object(matcher));
     out.insert("route".into(), json!({"cluster": "backend"}));
-    if let Some(per_filter) = hold::per_route(spec) {
-        out.insert("typed_per_filter_config".into(), per_filter);
+    let mut per_filter = Map::new();
+    if let Some(Value::Object(hold)) = hold::per_route(spec) {
+        per_filter.extend(hold);
+    }
+    if let Some(buffer) = hold::request_per_route(spec) {
+        per_filter.insert(hold::REQUEST_NAME.into(), buffer);
+    }
+    if !per_filter.is_empty() {
+        out.insert("typed_per_filter_config".into(), Value::Object(per_filter));
     }
     let metadata: Map<String, Value> = spec
         .metadata()

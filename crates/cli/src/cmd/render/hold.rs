@@ -60,3 +60,29 @@ fn names_permission(requirement: &Requirement) -> bool {
         _ => false,
     }
 }
+
+/// The request hold: Envoy's buffer filter after the Portcullis filters, so a route whose
+/// account id is in the JSON request body reaches the router only once the body was
+/// read and checked (a Wasm filter cannot hold its own request headers and still get the
+/// body, for the same reason as above). Enabled only on routes with a `body:` account.
+pub const REQUEST_NAME: &str = "envoy.filters.http.buffer";
+const BUFFER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+const BUFFER_PER_ROUTE_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute";
+
+/// The buffer filter entry, sized like the account filter's request body limit.
+pub fn request_filter(max_request_bytes: u64) -> Value {
+    json!({
+        "name": REQUEST_NAME,
+        "typed_config": {"@type": BUFFER_TYPE, "max_request_bytes": max_request_bytes},
+    })
+}
+
+/// Per-route configuration disabling the request hold where no body account is read.
+pub fn request_per_route(spec: &RouteSpec) -> Option<Value> {
+    let reads_body = spec
+        .account
+        .as_deref()
+        .is_some_and(|a| a.trim_start().starts_with("body:"));
+    (!reads_body).then(|| json!({"@type": BUFFER_PER_ROUTE_TYPE, "disabled": true}))
+}

@@ -7,6 +7,7 @@
 
 pub mod envoy;
 pub mod hold;
+pub mod kong;
 
 use super::{check, Status};
 use crate::gateway::{LoadError, Source};
@@ -26,13 +27,15 @@ pub struct RenderArgs {
 enum Target {
     /// Envoy static configuration (the repository's envoy.yaml).
     Envoy(TargetArgs),
+    /// Kong 3.x declarative configuration with filter chains (kong/kong.yaml).
+    Kong(TargetArgs),
 }
 
 /// Arguments every target takes.
 #[derive(Args)]
 #[command(
     after_help = "Exit status: 0 rendered, 1 the configuration has errors (see `portcullis check`), \
-2 usage or I/O error.\n\nExample:\n  portcullis render envoy --out envoy.yaml"
+2 usage or I/O error.\n\nExamples:\n  portcullis render envoy --out envoy.yaml\n  portcullis render kong --out kong/kong.yaml"
 )]
 struct TargetArgs {
     /// The gateway's single source of truth.
@@ -48,18 +51,20 @@ impl Target {
     fn name(&self) -> &'static str {
         match self {
             Target::Envoy(_) => "envoy",
+            Target::Kong(_) => "kong",
         }
     }
 
     fn args(&self) -> &TargetArgs {
         match self {
-            Target::Envoy(args) => args,
+            Target::Envoy(args) | Target::Kong(args) => args,
         }
     }
 
     fn build(&self, source: &Source) -> Result<Value, String> {
         match self {
             Target::Envoy(_) => envoy::render(source),
+            Target::Kong(_) => kong::render(source),
         }
     }
 
@@ -67,6 +72,7 @@ impl Target {
     fn default_file(&self) -> &'static str {
         match self {
             Target::Envoy(_) => "envoy.yaml",
+            Target::Kong(_) => "kong/kong.yaml",
         }
     }
 }
