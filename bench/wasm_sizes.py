@@ -112,9 +112,12 @@ def crate_of(name):
         m = re.match(r"_ZN(\d+)", name)
         n = int(m.group(1))
         crate = name[len(m.group(0)):len(m.group(0)) + n]
-        if crate.startswith("_$LT$"):  # <T as Trait>::f: the first path inside
+        if crate.startswith("_$LT$"):  # <T as Trait>::f: T's crate, or the trait's if T is generic
             inner = re.search(r"\$LT\$([A-Za-z_][A-Za-z0-9_]*)", crate)
             crate = inner.group(1) if inner else crate
+            trait = re.search(r"\$u20\$as\$u20\$([A-Za-z_][A-Za-z0-9_]*)", name)
+            if len(crate) == 1 and trait:
+                crate = trait.group(1)
         return crate
     if name.startswith("_R"):
         m = re.search(r"C(?:s[0-9A-Za-z]*_)?\d+([A-Za-z_][A-Za-z0-9_]*)", name)
