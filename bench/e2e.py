@@ -472,6 +472,19 @@ def derived(results):
     return d
 
 
+def report(path):
+    data = json.loads(path.read_text())
+    rows = [(r["key"], r["label"]) for r in data["rows"]]
+    results = {r["key"]: r for r in data["rows"]}
+    print(f"{data['command']}\nmachine: {data['machine']}\n")
+    print(table(rows, results))
+    for key, shares in data.get("perf_dso_percent", {}).items():
+        print(f"perf {key}: " + ", ".join(f"{d} {p:.1f}%" for d, p in shares.items()))
+    for name, v in data["derived_us"].items():
+        print(f"  {name:28} {v['us']:7.1f} µs   {v['what']}")
+    return 0
+
+
 # --- main ----------------------------------------------------------------------------------
 
 def main():
@@ -495,8 +508,11 @@ def main():
     parser.add_argument("--perf", help="comma-separated row keys to profile with `perf record` (one extra run "
                         "each, after the rounds): the share of the gateway's CPU in JIT-compiled Wasm, the "
                         "Envoy binary (including V8's runtime) and the kernel")
+    parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier results file; run nothing")
     parser.add_argument("--keep-logs", action="store_true", help="keep the Envoy logs and configurations")
     args = parser.parse_args()
+    if args.report:
+        return report(Path(args.report))
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (make bench installs it: apt-get install wrk)")

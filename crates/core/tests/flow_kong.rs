@@ -459,7 +459,6 @@ fn full_buffers(filter: &mut dyn FnMut(&mut MockHost, usize, bool) -> Action, ho
 }
 
 #[test]
-#[ignore = "needs portcullis_redact to keep a BodyGuard (proposed in docs/kong.md)"]
 fn redaction_never_passes_part_of_a_body_when_kongs_buffers_are_full() {
     let mut chain = steps("contract");
     let mut host = kong_request("contract", "GET", "/accounts/demostore/contracts/123-456");
@@ -476,7 +475,6 @@ fn redaction_never_passes_part_of_a_body_when_kongs_buffers_are_full() {
 }
 
 #[test]
-#[ignore = "needs portcullis_accounts to keep a BodyGuard (proposed in docs/kong.md)"]
 fn account_checks_never_pass_part_of_a_body_when_kongs_buffers_are_full() {
     let mut chain = steps("contract");
     let mut host = kong_request("contract", "GET", "/accounts/demostore/contracts/123-456");

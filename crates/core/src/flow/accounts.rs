@@ -66,6 +66,7 @@ pub struct AccountsStream {
     pending_body: Option<Rc<AccountLocation>>,
     response: Option<Rc<ResponseAccounts>>,
     log: LogContext,
+    body: body::BodyGuard,
 }
 
 impl AccountsFilter {
@@ -199,7 +200,10 @@ impl AccountsFilter {
         let Some(check) = stream.response.clone() else {
             return Ok(Action::Continue);
         };
-        let body = match body::buffered_body(host, size, eos, self.config.max_body_bytes)? {
+        let body = match stream
+            .body
+            .next(host, size, eos, self.config.max_body_bytes)?
+        {
             BodyStep::Wait => return Ok(Action::Pause),
             BodyStep::Ready(body) => body,
         };
@@ -317,12 +321,16 @@ impl Filter for AccountsFilter {
         size: usize,
         eos: bool,
     ) -> Action {
+        if stream.body.failed() {
+            return stream.body.drop_chunk(host, size);
+        }
         match self.response_body(stream, host, size, eos) {
             Ok(action) => action,
             Err(denial) => {
                 stream.response = None;
-                body::fail_after_headers(host, size);
-                deny(host, self.name(), &denial, &stream.log)
+                stream
+                    .body
+                    .fail(host, self.name(), &denial, &stream.log, size)
             }
         }
     }

@@ -34,6 +34,7 @@ pub struct RedactFilter {
 pub struct RedactStream {
     redactors: Vec<Redactor>,
     log: LogContext,
+    body: body::BodyGuard,
 }
 
 impl RedactFilter {
@@ -82,9 +83,10 @@ impl RedactFilter {
         denial: &Denial,
     ) -> Action {
         stream.redactors.clear();
-        body::fail_after_headers(host, body_size);
         host.count("portcullis_redaction_failed");
-        deny(host, self.name(), denial, &stream.log)
+        stream
+            .body
+            .fail(host, self.name(), denial, &stream.log, body_size)
     }
 }
 
@@ -132,7 +134,13 @@ impl Filter for RedactFilter {
                 Action::Continue
             }
             Ok(ResponseKind::Json) => Action::Continue,
-            Err(denial) => self.fail(stream, host, 0, &denial),
+            // The response headers can still be answered on both hosts (on Kong,
+            // `check_response_headers` has made the backend's headers fit a local reply).
+            Err(denial) => {
+                stream.redactors.clear();
+                host.count("portcullis_redaction_failed");
+                deny(host, self.name(), &denial, &stream.log)
+            }
         }
     }
 
@@ -143,10 +151,16 @@ impl Filter for RedactFilter {
         size: usize,
         eos: bool,
     ) -> Action {
+        if stream.body.failed() {
+            return stream.body.drop_chunk(host, size);
+        }
         if stream.redactors.is_empty() {
             return Action::Continue;
         }
-        let body = match body::buffered_body(host, size, eos, self.config.max_body_bytes) {
+        let body = match stream
+            .body
+            .next(host, size, eos, self.config.max_body_bytes)
+        {
             Ok(BodyStep::Wait) => return Action::Pause,
             Ok(BodyStep::Ready(body)) => body,
             Err(denial) => return self.fail(stream, host, size, &denial),
