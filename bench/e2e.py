@@ -25,7 +25,12 @@ median round is reported, so the machine's noise hits every row alike. Besides w
 requests/s and latency, the gateway's own CPU time per request (from /proc) is reported:
 it is the per-request cost even when the gateway is not the only thing on the machine.
 
-    .venv/bin/python bench/e2e.py [--duration 5] [--rounds 3] [--ablation] [--pin]
+With --ablation, also empty Wasm filters (bench/noop) and the Lua hold alone; with
+--hostcalls, one Wasm filter repeating each host call; with --perf, `perf record` of
+chosen rows. Results and their reading: BENCHMARKS.md.
+
+    .venv/bin/python bench/e2e.py [--duration 5] [--rounds 3] [--ablation] [--hostcalls]
+        [--perf chain,anchor] [--pin] [--json target/bench/e2e.json] [--report FILE]
 """
 
 import argparse
