@@ -112,7 +112,11 @@ fn bench(c: &mut Criterion) {
     let mut verify = c.benchmark_group("jwt_verify_cold");
     for case in &cases {
         let Some(t) = token(case, 0) else { continue };
-        assert!(compiled.verify(&t, NOW).is_ok(), "{} token verifies", case.name);
+        assert!(
+            compiled.verify(&t, NOW).is_ok(),
+            "{} token verifies",
+            case.name
+        );
         verify.bench_function(case.name, |b| {
             b.iter(|| compiled.verify(black_box(&t), NOW).is_ok())
         });
@@ -133,7 +137,8 @@ fn bench(c: &mut Criterion) {
                 },
                 |(fresh, mut host)| {
                     let f = fresh.as_ref().unwrap_or(&filter);
-                    f.on_request_headers(&mut JwtStream::default(), &mut host, true) == Action::Continue
+                    f.on_request_headers(&mut JwtStream::default(), &mut host, true)
+                        == Action::Continue
                 },
                 BatchSize::SmallInput,
             )
@@ -150,7 +155,9 @@ fn bench(c: &mut Criterion) {
     flow.finish();
 
     let t = cases.first().and_then(|c| token(c, 0)).unwrap_or_default();
-    c.bench_function("jwt_token_hash_sha256", |b| b.iter(|| token_hash(black_box(&t))));
+    c.bench_function("jwt_token_hash_sha256", |b| {
+        b.iter(|| token_hash(black_box(&t)))
+    });
 }
 
 criterion_group!(benches, bench);

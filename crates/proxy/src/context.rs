@@ -118,7 +118,14 @@ impl<F: Filter + 'static> Root<F> {
         let mut next_tick = None;
         while let Some(work) = queue.pop_front() {
             for (warn, line) in &work.logs {
-                log(if *warn { LogLevel::Warn } else { LogLevel::Info }, line);
+                log(
+                    if *warn {
+                        LogLevel::Warn
+                    } else {
+                        LogLevel::Info
+                    },
+                    line,
+                );
             }
             if !work.counters.is_empty() {
                 let mut host = WasmHost::new(self.kind, self.counters.clone());
@@ -342,7 +349,9 @@ impl<F: Filter + 'static> Http<F> {
     /// request with the root context, and wakes the root's timer if the filter asks.
     fn after(&mut self, filter: &F, result: FlowAction) -> Action {
         if result == FlowAction::Pause && filter.is_waiting(&self.stream.borrow()) {
-            self.parked.borrow_mut().push((self.id, self.stream.clone()));
+            self.parked
+                .borrow_mut()
+                .push((self.id, self.stream.clone()));
         }
         if filter.take_wakeup() {
             // The timer belongs to the root context of the context this is called on.

@@ -3,9 +3,7 @@
 //! (forwarded claim headers for the backend, a gateway property for later filters).
 
 use super::route::{route_entry, Memo};
-use super::{
-    deny, Action, Background, Callout, CalloutResponse, Filter, Host, LogContext,
-};
+use super::{deny, Action, Background, Callout, CalloutResponse, Filter, Host, LogContext};
 use crate::decision::Denial;
 use crate::identity::{IDENTITY_HEADER_PREFIX, IDENTITY_PROPERTY};
 use crate::jwt::cache::{token_hash, TokenCache};
@@ -170,7 +168,8 @@ impl JwtFilter {
                 millis(t).ok_or_else(|| Denial::internal("clock_unavailable", "clock before epoch"))
             })?;
         let now = now_ms / 1000;
-        let caching = self.config.token_cache_entries > 0 && token.len() <= self.config.max_token_bytes;
+        let caching =
+            self.config.token_cache_entries > 0 && token.len() <= self.config.max_token_bytes;
         let hash = caching.then(|| token_hash(&token));
         let cached = hash.and_then(|h| self.cache.borrow_mut().get(&h, now));
         let verified = match cached {
@@ -181,7 +180,12 @@ impl JwtFilter {
             None => {
                 let result = {
                     let remote = self.remote.borrow();
-                    let keys = |i: usize| remote.get(i).and_then(|r| r.as_ref()).and_then(RemoteKeys::keys);
+                    let keys = |i: usize| {
+                        remote
+                            .get(i)
+                            .and_then(|r| r.as_ref())
+                            .and_then(RemoteKeys::keys)
+                    };
                     self.config.verify_with(&token, now, &keys)
                 };
                 match result {
@@ -205,7 +209,10 @@ impl JwtFilter {
     /// A refused token: with a remote JWKS, an unknown `kid` or no key set yet first asks
     /// for a (rate-limited) re-fetch and waits for it, once per request.
     fn refused(&self, refusal: Refusal, stream: &JwtStream, now_ms: u64) -> Result<Step, Denial> {
-        let retry = matches!(refusal.error, JwtError::UnknownKid | JwtError::KeysUnavailable);
+        let retry = matches!(
+            refusal.error,
+            JwtError::UnknownKid | JwtError::KeysUnavailable
+        );
         if let (true, false, Some(index)) = (retry, stream.waited, refusal.provider) {
             let mut remote = self.remote.borrow_mut();
             if let Some(Some(state)) = remote.get_mut(index) {
@@ -453,7 +460,12 @@ mod tests {
         let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some(kid.into());
         let claims = json!({"iss": ISS, "aud": "users", "sub": "u1", "iat": NOW, "exp": exp});
-        encode(&header, &claims, &EncodingKey::from_rsa_pem(DEMO_PEM.as_bytes()).unwrap()).unwrap()
+        encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(DEMO_PEM.as_bytes()).unwrap(),
+        )
+        .unwrap()
     }
 
     fn filter() -> JwtFilter {
@@ -502,15 +514,25 @@ mod tests {
 
         let mut stream = JwtStream::default();
         let mut host = request(&token("k1", NOW + 600), NOW);
-        assert_eq!(f.on_request_headers(&mut stream, &mut host, true), Action::Pause);
+        assert_eq!(
+            f.on_request_headers(&mut stream, &mut host, true),
+            Action::Pause
+        );
         assert!(host.sent.is_none(), "waiting, not refused");
         assert!(f.is_waiting(&stream));
         assert!(!f.take_wakeup(), "the fetch is already in flight");
-        assert_eq!(f.on_resume(&mut stream, &mut host), Action::Pause, "still in flight");
+        assert_eq!(
+            f.on_resume(&mut stream, &mut host),
+            Action::Pause,
+            "still in flight"
+        );
         assert!(f.is_waiting(&stream));
 
         let done = answer(&f, NOW, Some(200), jwks(&["k1"]));
-        assert!(done.logs.iter().any(|(_, l)| l.contains("1 signing key(s) fetched from idp/jwks")));
+        assert!(done
+            .logs
+            .iter()
+            .any(|(_, l)| l.contains("1 signing key(s) fetched from idp/jwks")));
         assert_eq!(f.on_resume(&mut stream, &mut host), Action::Continue);
         assert!(!f.is_waiting(&stream));
         assert!(host.properties.contains_key("portcullis_identity"));
@@ -524,7 +546,10 @@ mod tests {
         let mut host = request(&token("k1", NOW + 600), NOW);
         f.on_request_headers(&mut stream, &mut host, true);
         let failed = answer(&f, NOW, None, Vec::new());
-        assert!(failed.logs.iter().any(|(warn, l)| *warn && l.contains("no key set yet")));
+        assert!(failed
+            .logs
+            .iter()
+            .any(|(warn, l)| *warn && l.contains("no key set yet")));
         assert_eq!(f.on_resume(&mut stream, &mut host), Action::Pause);
         assert_eq!(error(&host), "keys_unavailable");
         assert!(!f.is_waiting(&stream));
@@ -532,7 +557,10 @@ mod tests {
         // Within the re-fetch interval: refused at once, without waiting.
         let mut host = request(&token("k1", NOW + 600), NOW + 1);
         let mut stream = JwtStream::default();
-        assert_eq!(f.on_request_headers(&mut stream, &mut host, true), Action::Pause);
+        assert_eq!(
+            f.on_request_headers(&mut stream, &mut host, true),
+            Action::Pause
+        );
         assert_eq!(error(&host), "keys_unavailable");
 
         // Once the interval has passed, a request asks for a fetch (waking the timer),
@@ -568,7 +596,10 @@ mod tests {
         // Rotation: k2 appears at the endpoint; the first k2 token triggers a re-fetch.
         let mut stream = JwtStream::default();
         let mut host = request(&token("k2", NOW + 600), NOW + 20);
-        assert_eq!(f.on_request_headers(&mut stream, &mut host, true), Action::Pause);
+        assert_eq!(
+            f.on_request_headers(&mut stream, &mut host, true),
+            Action::Pause
+        );
         assert!(f.is_waiting(&stream) && f.take_wakeup());
         assert_eq!(f.on_tick(at(NOW + 20)).callouts.len(), 1);
         answer(&f, NOW + 20, Some(200), jwks(&["k1", "k2"]));
@@ -619,17 +650,29 @@ mod tests {
         answer(&f, NOW, Some(200), jwks(&["k1"]));
         let t = token("k1", NOW + 100);
         let mut first = request(&t, NOW);
-        assert_eq!(f.on_request_headers(&mut JwtStream::default(), &mut first, true), Action::Continue);
+        assert_eq!(
+            f.on_request_headers(&mut JwtStream::default(), &mut first, true),
+            Action::Continue
+        );
         assert_eq!(first.counter("portcullis_jwt_cache_hit"), 0);
         assert_eq!(f.cached_tokens(), 1);
         let mut again = request(&t, NOW + 99);
-        assert_eq!(f.on_request_headers(&mut JwtStream::default(), &mut again, true), Action::Continue);
+        assert_eq!(
+            f.on_request_headers(&mut JwtStream::default(), &mut again, true),
+            Action::Continue
+        );
         assert_eq!(again.counter("portcullis_jwt_cache_hit"), 1);
-        assert_eq!(again.properties.get("portcullis_identity"), first.properties.get("portcullis_identity"));
+        assert_eq!(
+            again.properties.get("portcullis_identity"),
+            first.properties.get("portcullis_identity")
+        );
         assert_eq!(again.upstream_header("authorization"), None);
         // At exp the cache is not used (the full check still allows the clock skew).
         let mut late = request(&t, NOW + 100);
-        assert_eq!(f.on_request_headers(&mut JwtStream::default(), &mut late, true), Action::Continue);
+        assert_eq!(
+            f.on_request_headers(&mut JwtStream::default(), &mut late, true),
+            Action::Continue
+        );
         assert_eq!(late.counter("portcullis_jwt_cache_hit"), 0);
         let mut expired = request(&t, NOW + 161);
         f.on_request_headers(&mut JwtStream::default(), &mut expired, true);
@@ -646,7 +689,11 @@ mod tests {
         assert_eq!(f.cached_tokens(), 1);
         f.on_tick(at(NOW + 300));
         answer(&f, NOW + 300, Some(200), jwks(&["k2"]));
-        assert_eq!(f.cached_tokens(), 0, "k1 was removed: its tokens are checked again");
+        assert_eq!(
+            f.cached_tokens(),
+            0,
+            "k1 was removed: its tokens are checked again"
+        );
         let mut host = request(&t, NOW + 301);
         f.on_request_headers(&mut JwtStream::default(), &mut host, true);
         assert_eq!(error(&host), "kid_unknown");
@@ -668,7 +715,12 @@ mod tests {
             "name": "idp", "issuer": ISS, "audiences": ["users"], "algorithms": ["RS256"],
             "remote_jwks": {"cluster": "idp", "path": "jwks"}
         }]});
-        let err = JwtFilter::from_json(&serde_json::to_vec(&config).unwrap()).err().unwrap();
-        assert!(err.contains("providers[0] (idp): remote_jwks.path"), "{err}");
+        let err = JwtFilter::from_json(&serde_json::to_vec(&config).unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("providers[0] (idp): remote_jwks.path"),
+            "{err}"
+        );
     }
 }

@@ -242,7 +242,10 @@ mod tests {
         assert!(cache.get(&a, 1000).is_some());
         cache.insert(d, verified("d"), 2000, 0, 1000);
         assert!(cache.get(&a, 1000).is_some(), "a was used: second chance");
-        assert!(cache.get(&b, 1000).is_none(), "b is the oldest unused entry");
+        assert!(
+            cache.get(&b, 1000).is_none(),
+            "b is the oldest unused entry"
+        );
         assert!(cache.get(&c, 1000).is_some() && cache.get(&d, 1000).is_some());
 
         let mut cache = TokenCache::new(2);
@@ -251,7 +254,10 @@ mod tests {
         cache.get(&a, 1000);
         cache.get(&b, 1000);
         cache.insert(c, verified("c"), 2000, 0, 1600);
-        assert!(cache.get(&b, 1600).is_some(), "the expired entry went, not b");
+        assert!(
+            cache.get(&b, 1600).is_some(),
+            "the expired entry went, not b"
+        );
         assert!(cache.get(&c, 1600).is_some());
     }
 

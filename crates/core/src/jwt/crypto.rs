@@ -223,13 +223,25 @@ impl VerifyingKey {
             (VerifyingKey::Hmac(secret), HS384) => hmac_sha384(secret, message, signature),
             (VerifyingKey::Hmac(secret), HS512) => hmac_sha512(secret, message, signature),
             (VerifyingKey::Rsa(key), RS256) => key
-                .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(message),
+                    signature,
+                )
                 .is_ok(),
             (VerifyingKey::Rsa(key), RS384) => key
-                .verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(message), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha384>(),
+                    &Sha384::digest(message),
+                    signature,
+                )
                 .is_ok(),
             (VerifyingKey::Rsa(key), RS512) => key
-                .verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(message), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha512>(),
+                    &Sha512::digest(message),
+                    signature,
+                )
                 .is_ok(),
             (VerifyingKey::Rsa(key), PS256) => key
                 .verify(Pss::new::<Sha256>(), &Sha256::digest(message), signature)
@@ -287,8 +299,14 @@ mod tests {
     fn malformed_jwks_are_refused_with_a_reason() {
         for (jwk, reason) in [
             (json!({"kty": "RSA", "n": "!!", "e": "AQAB"}), "base64url"),
-            (json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}), "P-521"),
-            (json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}), "32 bytes"),
+            (
+                json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),
+                "P-521",
+            ),
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+                "32 bytes",
+            ),
             (json!({"kty": "OKP", "crv": "X25519", "x": "AA"}), "X25519"),
             (json!({"kty": "XYZ"}), "XYZ"),
             (json!({"n": "AQAB"}), "kty"),

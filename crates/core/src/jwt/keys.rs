@@ -116,7 +116,10 @@ impl KeySet {
         let mut keys = KeySet::default();
         let mut skipped = Vec::new();
         for (index, value) in jwks_keys(&doc)?.iter().enumerate() {
-            let kid = value.get("kid").and_then(|k| k.as_str()).map(str::to_string);
+            let kid = value
+                .get("kid")
+                .and_then(|k| k.as_str())
+                .map(str::to_string);
             let unusable = |reason: String| KeyError::BadKey {
                 index,
                 kid: kid.clone(),
@@ -132,7 +135,9 @@ impl KeySet {
             // HS* keys come only from a provider's shared secret, never from a document
             // fetched over the network.
             if value.get("kty").and_then(|k| k.as_str()) == Some("oct") {
-                skipped.push(unusable("symmetric (`oct`) keys are never taken from a remote JWKS".into()));
+                skipped.push(unusable(
+                    "symmetric (`oct`) keys are never taken from a remote JWKS".into(),
+                ));
                 continue;
             }
             match key_from_jwk(index, value) {

@@ -47,7 +47,8 @@ pub struct RemoteSource {
 impl RemoteSource {
     /// Validates a `remote_jwks` setting; the error names the field.
     pub fn compile(c: &RemoteJwksConfig) -> Result<Self, String> {
-        let clean = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        let clean =
+            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
         if !clean(&c.cluster) {
             return Err("remote_jwks.cluster: must be a non-empty cluster name".into());
         }
@@ -245,7 +246,10 @@ impl RemoteKeys {
                 (":method".into(), "GET".into()),
                 (":path".into(), self.source.path.clone()),
                 (":authority".into(), self.source.authority.clone()),
-                ("accept".into(), "application/jwk-set+json, application/json".into()),
+                (
+                    "accept".into(),
+                    "application/jwk-set+json, application/json".into(),
+                ),
             ],
             timeout_ms: self.source.timeout_ms,
         })
@@ -284,7 +288,10 @@ impl RemoteKeys {
             return self.fail(now, reason);
         }
         if body.len() > MAX_JWKS_BYTES {
-            return self.fail(now, format!("document is larger than {MAX_JWKS_BYTES} bytes"));
+            return self.fail(
+                now,
+                format!("document is larger than {MAX_JWKS_BYTES} bytes"),
+            );
         }
         let digest: [u8; 32] = Sha256::digest(body).into();
         if self.keys.is_some() && self.digest == Some(digest) {
@@ -400,7 +407,10 @@ mod tests {
         s.poll(T0 + 1_200_010).unwrap();
         let out = s.on_response(T0 + 1_200_020, Some(200), &jwks(&["k2"]));
         assert!(matches!(out, FetchOutcome::Updated { changed: true, .. }));
-        assert!(s.has_kid("k2") && !s.has_kid("k1"), "rotation replaces the set");
+        assert!(
+            s.has_kid("k2") && !s.has_kid("k1"),
+            "rotation replaces the set"
+        );
     }
 
     #[test]
@@ -414,7 +424,10 @@ mod tests {
             (Some(503), &b"down"[..]),
             (Some(200), &b"<html>not json</html>"[..]),
             (Some(200), &br#"{"keys": []}"#[..]),
-            (Some(200), &br#"{"keys": [{"kty": "RSA", "kid": "x", "n": "!!", "e": "AQAB"}]}"#[..]),
+            (
+                Some(200),
+                &br#"{"keys": [{"kty": "RSA", "kid": "x", "n": "!!", "e": "AQAB"}]}"#[..],
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -492,7 +505,10 @@ mod tests {
         assert!(s.poll(T0 + 2999).is_none());
         assert!(s.poll(T0 + 3000).is_none(), "failed, retry not yet due");
         assert_eq!(s.failures(), 1);
-        assert_eq!(s.on_response(T0 + 3001, Some(200), &jwks(&["k"])), FetchOutcome::Ignored);
+        assert_eq!(
+            s.on_response(T0 + 3001, Some(200), &jwks(&["k"])),
+            FetchOutcome::Ignored
+        );
         assert!(s.keys().is_none());
     }
 
@@ -538,7 +554,10 @@ mod tests {
             timeout_ms: 2000,
             refetch_min_interval_seconds: 30,
         };
-        assert_eq!(RemoteSource::compile(&ok).unwrap().authority, "idp.example.com");
+        assert_eq!(
+            RemoteSource::compile(&ok).unwrap().authority,
+            "idp.example.com"
+        );
         let mut bad = ok.clone();
         bad.path = "jwks".into();
         assert!(RemoteSource::compile(&bad).unwrap_err().contains("path"));
@@ -547,6 +566,8 @@ mod tests {
         assert!(RemoteSource::compile(&bad).unwrap_err().contains("cluster"));
         let mut bad = ok;
         bad.timeout_ms = 0;
-        assert!(RemoteSource::compile(&bad).unwrap_err().contains("timeout_ms"));
+        assert!(RemoteSource::compile(&bad)
+            .unwrap_err()
+            .contains("timeout_ms"));
     }
 }

@@ -2,6 +2,7 @@
 //! (keys, algorithms, sources) once; `verify` is the per-request path.
 
 use super::config::{ForwardClaim, JwtConfig, ProviderConfig};
+use super::crypto::{Algorithm, Family};
 use super::error::JwtError;
 use super::keys::{Key, KeyError, KeySet};
 use super::remote::RemoteSource;
@@ -9,7 +10,6 @@ use super::source::{SourceError, TokenSource};
 use super::token;
 use crate::identity::Identity;
 use crate::route::RouteEntry;
-use super::crypto::{Algorithm, Family};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
