@@ -32,7 +32,11 @@ fn locations() -> Vec<(&'static str, AccountLocation)> {
 }
 
 fn plain(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 256 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b))
+    !id.is_empty()
+        && id.len() <= 256
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b))
 }
 
 fn form_decode(s: &str) -> Vec<u8> {
@@ -63,7 +67,12 @@ fuzz_target!(|data: &[u8]| {
     if let Some(rest) = data.strip_prefix(b"L") {
         if let Ok(loc) = AccountLocation::parse(&text(rest)) {
             let _ = loc.to_string();
-            let _ = loc.extract("/a/b/c", Some("a=b"), &[("x".into(), "y".into())], Some(b"{}"));
+            let _ = loc.extract(
+                "/a/b/c",
+                Some("a=b"),
+                &[("x".into(), "y".into())],
+                Some(b"{}"),
+            );
         }
         return;
     }
@@ -75,7 +84,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let headers: Vec<(String, String)> = text(parts[1])
         .lines()
-        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.to_string(), v.to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+        })
         .collect();
     let body = parts[2];
     for (kind, loc) in LOCATIONS.get_or_init(locations) {
@@ -102,7 +114,9 @@ fuzz_target!(|data: &[u8]| {
             "body:account.id" => {
                 if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
                     match v.get("account").and_then(|a| a.get("id")) {
-                        Some(serde_json::Value::String(s)) => assert_eq!(*s, id, "body field disagrees"),
+                        Some(serde_json::Value::String(s)) => {
+                            assert_eq!(*s, id, "body field disagrees")
+                        }
                         _ => {}
                     }
                 }

@@ -47,9 +47,18 @@ fuzz_target!(|data: &[u8]| {
         }
         let sent = outcome.body.as_deref().unwrap_or(data);
         json::validate(sent, json::DEFAULT_MAX_DEPTH).expect("passed body is not valid JSON");
-        let again = rule.check(sent, &allowed).expect("passed body does not check");
+        let again = rule
+            .check(sent, &allowed)
+            .expect("passed body does not check");
         assert!(!again.blocked, "passed body blocks when checked again");
-        assert!(again.foreign.is_empty(), "passed body still carries {:?}", again.foreign);
-        assert!(again.body.is_none(), "checking twice changes the body again");
+        assert!(
+            again.foreign.is_empty(),
+            "passed body still carries {:?}",
+            again.foreign
+        );
+        assert!(
+            again.body.is_none(),
+            "checking twice changes the body again"
+        );
     }
 });

@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     let claims = &verified.identity.claims;
     assert_eq!(header.get("alg").and_then(Value::as_str), Some("HS256"));
     assert_eq!(verified.identity.issuer, "https://hmac.test");
-    assert_eq!(claims.get("iss").and_then(Value::as_str), Some("https://hmac.test"));
+    assert_eq!(
+        claims.get("iss").and_then(Value::as_str),
+        Some("https://hmac.test")
+    );
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == "users" || a == "admins",
         Some(Value::Array(a)) => a.iter().any(|x| x == "users" || x == "admins"),
@@ -44,11 +47,17 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(aud_ok, "accepted audience {:?}", claims.get("aud"));
     let exp = num(claims.get("exp")).expect("accepted token without a numeric exp");
-    assert!(exp + 60.0 > NOW as f64, "accepted expired token (exp {exp})");
+    assert!(
+        exp + 60.0 > NOW as f64,
+        "accepted expired token (exp {exp})"
+    );
     for name in ["nbf", "iat"] {
         if let Some(t) = num(claims.get(name)) {
             // Times are whole seconds (fractions are floored, RFC 7519 NumericDate).
-            assert!(t.floor() <= (NOW + 60) as f64, "accepted {name} {t} in the future");
+            assert!(
+                t.floor() <= (NOW + 60) as f64,
+                "accepted {name} {t} in the future"
+            );
         }
     }
     if let Some(crit) = header.get("crit") {

@@ -30,7 +30,10 @@ fn decode(bytes: &[u8]) -> Vec<u8> {
 /// A segment that would change the path's shape at a backend that decodes it. (`;` is
 /// refused raw only: an encoded `%3B` is a literal character, see docs/tenants-and-paths.md.)
 fn dangerous(seg: &[u8]) -> bool {
-    seg == b"." || seg == b".." || seg.contains(&b'/') || seg.contains(&b'\\')
+    seg == b"."
+        || seg == b".."
+        || seg.contains(&b'/')
+        || seg.contains(&b'\\')
         || seg.iter().any(|b| b.is_ascii_control())
 }
 
@@ -45,7 +48,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(raw.starts_with(path));
     assert!(path.starts_with('/'));
     assert!(!path.contains("//"), "{raw:?}");
-    assert!(!path.bytes().any(|b| b == b'\\' || b == b';' || b == b'#' || b <= b' ' || b >= 0x7f), "{raw:?}");
+    assert!(
+        !path
+            .bytes()
+            .any(|b| b == b'\\' || b == b';' || b == b'#' || b <= b' ' || b >= 0x7f),
+        "{raw:?}"
+    );
     let parts: Vec<&str> = path[1..].split('/').collect();
     let n = parts.len();
     for (i, seg) in parts.iter().enumerate() {
@@ -56,12 +64,29 @@ fuzz_target!(|data: &[u8]| {
         let once = decode(seg.as_bytes());
         let twice = decode(&once);
         assert!(!dangerous(seg.as_bytes()) && !seg.contains(';'), "{raw:?}");
-        assert!(!dangerous(&once), "segment {seg:?} decodes to {:?}", String::from_utf8_lossy(&once));
-        assert!(!dangerous(&twice), "segment {seg:?} double-decodes to {:?}", String::from_utf8_lossy(&twice));
-        assert!(std::str::from_utf8(&once).is_ok(), "segment {seg:?} is not utf-8 once decoded");
+        assert!(
+            !dangerous(&once),
+            "segment {seg:?} decodes to {:?}",
+            String::from_utf8_lossy(&once)
+        );
+        assert!(
+            !dangerous(&twice),
+            "segment {seg:?} double-decodes to {:?}",
+            String::from_utf8_lossy(&twice)
+        );
+        assert!(
+            std::str::from_utf8(&once).is_ok(),
+            "segment {seg:?} is not utf-8 once decoded"
+        );
     }
-    assert_eq!(segments(path).count(), parts.iter().filter(|s| !s.is_empty()).count());
+    assert_eq!(
+        segments(path).count(),
+        parts.iter().filter(|s| !s.is_empty()).count()
+    );
     if let Some(q) = checked.query {
-        assert!(!q.bytes().any(|b| b == b'#' || b <= b' ' || b >= 0x7f), "query {q:?}");
+        assert!(
+            !q.bytes().any(|b| b == b'#' || b <= b' ' || b >= 0x7f),
+            "query {q:?}"
+        );
     }
 });

@@ -15,12 +15,18 @@ fuzz_target!(|data: &[u8]| {
         let canonical = p.to_string();
         let again = Permission::parse(&canonical)
             .unwrap_or_else(|e| panic!("canonical form {canonical:?} does not parse: {e}"));
-        assert_eq!(again, p, "canonical form {canonical:?} changes the permission");
+        assert_eq!(
+            again, p,
+            "canonical form {canonical:?} changes the permission"
+        );
         assert_eq!(again.to_string(), canonical);
         let set = GrantSet::compile([p.clone()]);
         if !p.has_wildcard() {
             if let Ok(req) = Permission::parse_requirement(p.name()) {
-                assert!(set.allows(&req), "grant {canonical:?} does not grant itself");
+                assert!(
+                    set.allows(&req),
+                    "grant {canonical:?} does not grant itself"
+                );
             }
         }
     }

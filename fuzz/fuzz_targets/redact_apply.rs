@@ -29,14 +29,29 @@ fn redactors() -> Vec<(Redactor, Vec<&'static [&'static str]>)> {
         Redactor::compile(route, grants).expect("fixed filters compile")
     };
     vec![
-        (build(&[], &[demo.clone()]), vec![&["user", "cpf"][..], &["mother"][..]]),
-        (build(&[filter(Keep, &["id", "source", "user.name"])], &[]), vec![&["mother"][..], &["user", "cpf"][..]]),
-        (build(&[filter(Remove, &["items.*.secret", "*.password"])], &[]), vec![&["items", "*", "secret"][..], &["*", "password"][..]]),
         (
-            build(&[filter(Remove, &["mother"])], &[demo.clone(), filter(Keep, &["id", "user"])]),
+            build(&[], &[demo.clone()]),
+            vec![&["user", "cpf"][..], &["mother"][..]],
+        ),
+        (
+            build(&[filter(Keep, &["id", "source", "user.name"])], &[]),
+            vec![&["mother"][..], &["user", "cpf"][..]],
+        ),
+        (
+            build(&[filter(Remove, &["items.*.secret", "*.password"])], &[]),
+            vec![&["items", "*", "secret"][..], &["*", "password"][..]],
+        ),
+        (
+            build(
+                &[filter(Remove, &["mother"])],
+                &[demo.clone(), filter(Keep, &["id", "user"])],
+            ),
             vec![&["mother"][..]],
         ),
-        (build(&[], &[demo, filter(Remove, &["user.cpf"])]), vec![&["user", "cpf"][..]]),
+        (
+            build(&[], &[demo, filter(Remove, &["user.cpf"])]),
+            vec![&["user", "cpf"][..]],
+        ),
     ]
 }
 
@@ -45,7 +60,9 @@ fn assert_absent(v: &Value, path: &[&str], input: &[u8]) {
     match v {
         Value::Array(items) => items.iter().for_each(|i| assert_absent(i, path, input)),
         Value::Object(map) => {
-            let Some((head, rest)) = path.split_first() else { return };
+            let Some((head, rest)) = path.split_first() else {
+                return;
+            };
             for (k, child) in map {
                 if *head == "*" || k == head {
                     assert!(
@@ -67,7 +84,9 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         json::validate(&out, json::DEFAULT_MAX_DEPTH).expect("redacted body is not valid JSON");
-        let again = redactor.apply(&out).expect("redacted body does not redact again");
+        let again = redactor
+            .apply(&out)
+            .expect("redacted body does not redact again");
         assert_eq!(again, out, "redaction is not idempotent");
         if let Ok(value) = serde_json::from_slice::<Value>(&out) {
             for path in hidden {

@@ -30,13 +30,23 @@ fuzz_target!(|data: &[u8]| {
     let normal = normalize_host(raw);
     let resolved = table.resolve_raw(raw).ok().map(|t| t.id.clone());
     let Ok(host) = normal else {
-        assert!(resolved.is_none(), "refused host {raw:?} resolved to a tenant");
+        assert!(
+            resolved.is_none(),
+            "refused host {raw:?} resolved to a tenant"
+        );
         return;
     };
-    assert_eq!(normalize_host(&host).as_deref(), Ok(host.as_str()), "not a fixed point: {raw:?}");
+    assert_eq!(
+        normalize_host(&host).as_deref(),
+        Ok(host.as_str()),
+        "not a fixed point: {raw:?}"
+    );
     assert!(!host.is_empty());
     assert!(!host.bytes().any(|b| b.is_ascii_uppercase()), "{host:?}");
-    assert!(!host.contains(['@', '%', '/', '\\', ' ', '\t', ',']), "{host:?}");
+    assert!(
+        !host.contains(['@', '%', '/', '\\', ' ', '\t', ',']),
+        "{host:?}"
+    );
     if host.starts_with('[') {
         assert!(host.ends_with(']'), "{host:?}");
     } else {
@@ -52,10 +62,14 @@ fuzz_target!(|data: &[u8]| {
                 || (host.ends_with(".acme.localhost") && host != "vip.acme.localhost"),
             "{raw:?} -> {host:?} resolved to acme"
         ),
-        Some("vip") => assert!(["vip.acme.localhost", "[::1]", "127.0.0.1"].contains(&host.as_str())),
+        Some("vip") => {
+            assert!(["vip.acme.localhost", "[::1]", "127.0.0.1"].contains(&host.as_str()))
+        }
         Some(other) => panic!("unknown tenant {other}"),
         None => assert!(
-            host != "acme.localhost" && host != "crontech.localhost" && !host.ends_with(".acme.localhost"),
+            host != "acme.localhost"
+                && host != "crontech.localhost"
+                && !host.ends_with(".acme.localhost"),
             "{host:?} did not resolve"
         ),
     }
