@@ -10,12 +10,16 @@ FILTERS := jwt tenant authz accounts redact
 WASM_OUT := build/wasm
 CARGO ?= cargo
 
-.PHONY: all setup build wasm cli test test-unit test-envoy demo token fmt lint clean
+.PHONY: all setup skopeo build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
 
 all: build
 
 # --- set-up -------------------------------------------------------------------------
-setup: $(VENV)/.installed .wasm-target
+setup: $(VENV)/.installed .wasm-target skopeo
+
+# skopeo (Debian) reads the OCI image layouts of `make oci`; tests/test_oci.py needs it.
+skopeo:
+	@command -v skopeo >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y skopeo; }
 
 .wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -29,14 +33,42 @@ $(VENV)/.installed: tests/requirements.txt
 # --- build --------------------------------------------------------------------------
 build: wasm cli
 
+# Panic locations name source files: the machine's paths are mapped to fixed ones, so the
+# same sources and toolchain give byte-identical .wasm files (and OCI digests) anywhere.
+CARGO_HOME ?= $(HOME)/.cargo
+WASM_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME)=/cargo --remap-path-prefix=$(CURDIR)=/portcullis
+
 wasm: .wasm-target
-	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p portcullis-,$(FILTERS))
+	CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$(WASM_RUSTFLAGS)" \
+		$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p portcullis-,$(FILTERS))
 	@mkdir -p $(WASM_OUT)
 	@for f in $(FILTERS); do cp target/$(WASM_TARGET)/release/portcullis_$$f.wasm $(WASM_OUT)/; done
 	@ls -l $(WASM_OUT)/*.wasm
 
 cli:
 	$(CARGO) build --release -p portcullis-cli
+
+# One reproducible OCI image layout per filter (compat Wasm variant, for Istio's WasmPlugin
+# and Envoy Gateway's EnvoyExtensionPolicy) under build/oci/, and build/oci/digests.json.
+# Push one with `skopeo copy oci:build/oci/portcullis_jwt:0.1.0 docker://REGISTRY/...`.
+oci: build
+	./target/release/portcullis oci --wasm-dir $(WASM_OUT) --out build/oci
+
+# deploy/digests.json is the committed copy of build/oci/digests.json that the deployment
+# manifests pin (`portcullis render istio|envoy-gateway` read it): refresh it after the
+# filters change, then re-render the manifests.
+deploy-digests: oci
+	@mkdir -p deploy
+	cp build/oci/digests.json deploy/digests.json
+
+# Everything rendered from gateway.yaml and policies/: envoy.yaml, kong/kong.yaml, and the
+# bundles under deploy/ (with the digests of this build). Tests fail when any is stale.
+deploy: deploy-digests
+	./target/release/portcullis render envoy --out envoy.yaml
+	./target/release/portcullis render kong --out kong/kong.yaml
+	@for target in ecds istio envoy-gateway compose; do \
+		./target/release/portcullis render $$target >/dev/null || exit 1; done
+	@git status --short -- envoy.yaml kong deploy
 
 # --- tests --------------------------------------------------------------------------
 test: setup build test-unit test-envoy test-js
@@ -155,6 +187,21 @@ bench-native:
 bench-e2e: setup build bench-tools
 	@ls -l $(WASM_OUT)
 	$(PY) bench/e2e.py $(BENCH_E2E_ARGS)
+
+# `make bench-jwt`: a cold signature check (RS256, ES256, EdDSA) inside Envoy, as Envoy CPU
+# time per request (bench/jwt_cold.py; docs/jwt-performance.md). Compare builds with e.g.
+# BENCH_JWT_ARGS='--wasm old=/tmp/old.wasm --wasm new=build/wasm/portcullis_jwt.wasm'.
+BENCH_JWT_ARGS ?=
+.PHONY: bench-jwt
+bench-jwt: setup wasm
+	$(PY) bench/jwt_cold.py $(BENCH_JWT_ARGS)
+
+# `make bench-token-cache`: the verified-token cache per worker vs in proxy-wasm shared data,
+# inside Envoy, with a bench-only filter (bench/token_cache; docs/jwt-performance.md). ~1 min.
+BENCH_TOKEN_CACHE_ARGS ?=
+.PHONY: bench-token-cache
+bench-token-cache: setup
+	$(PY) bench/token_cache.py $(BENCH_TOKEN_CACHE_ARGS)
 
 bench-profile: .wasm-target
 	@command -v node >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y nodejs; }

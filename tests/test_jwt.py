@@ -1,9 +1,11 @@
 """The JWT filter through a real Envoy (SPEC section 2, issue 2)."""
 
 import json
+import re
 import time
 
 import pytest
+import requests
 
 from harness import tokens
 from harness.gateway import Envoy, bootstrap, route, wasm_filter
@@ -182,6 +184,41 @@ def test_token_signed_by_another_key_with_the_known_kid_is_rejected_with_401(gw)
 def test_tampered_payload_is_rejected_with_401(gw, demo_key):
     token = tokens.tamper(demo_key.sign(tokens.claims()), organization=["qa"])
     assert_401(gw.get("/required", token=token), "signature_invalid")
+
+
+def native_checks(gw):
+    """RS256 signatures checked by Envoy's own `verify_signature` (BoringSSL)."""
+    text = requests.get(f"http://127.0.0.1:{gw.admin_port}/stats?filter=signature_native", timeout=5).text
+    m = re.search(r"portcullis_jwt_signature_native: (\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_rs256_and_es256_signatures_are_checked_by_envoys_native_verifier(gw, demo_key, alg):
+    key, iss = (demo_key, tokens.DEMO_ISSUER) if alg == "RS256" else (EC, "https://ec.test")
+    before = native_checks(gw)
+    token = key.sign(tokens.claims(iss=iss, jti=f"native-{time.time_ns()}"))  # new: not cached
+    assert gw.get("/required", token=token).status_code == 200
+    assert native_checks(gw) == before + 1
+
+
+def test_eddsa_signatures_are_checked_in_wasm(gw):
+    before = native_checks(gw)
+    token = ED.sign(tokens.claims(iss="https://ed.test", jti=f"ed-{time.time_ns()}"))
+    assert gw.get("/required", token=token).status_code == 200
+    assert native_checks(gw) == before, "Envoy's verify_signature takes a digest: not Ed25519"
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_a_signature_envoy_finds_invalid_is_rejected_with_401(gw, demo_key, alg):
+    key, iss = (demo_key, tokens.DEMO_ISSUER) if alg == "RS256" else (EC, "https://ec.test")
+    before = native_checks(gw)
+    token = key.sign(tokens.claims(iss=iss, jti=f"bad-{time.time_ns()}"))
+    head, payload, signature = token.split(".")
+    flipped = ("B" if signature[10] != "B" else "C")
+    forged = f"{head}.{payload}.{signature[:10]}{flipped}{signature[11:]}"
+    assert_401(gw.get("/required", token=forged), "signature_invalid")
+    assert native_checks(gw) == before + 1
 
 
 @pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c", "....", "eyJhbGciOiJSUzI1NiJ9.e30"],

@@ -87,11 +87,12 @@ def test_allowed_request_moves_allowed(gw, token):
     assert moved.portcullis() == {"portcullis_allowed": 1}
 
 
-def test_new_token_moves_jwt_verified(gw, demo_key):
+def test_new_token_moves_jwt_verified_and_signature_native(gw, demo_key):
+    """A new RS256 token: its signature checked by Envoy's own verifier, once."""
     token = demo_key.sign(tokens.claims(jti=str(uuid.uuid4())))
     with Moved(gw) as moved:
         assert gw.get("/whoami", token=token).status_code == 200
-    assert moved.jwt() == {"portcullis_jwt_verified": 1}
+    assert moved.jwt() == {"portcullis_jwt_verified": 1, "portcullis_jwt_signature_native": 1}
 
 
 def test_repeated_token_moves_jwt_verified_and_cache_hit(gw, demo_key):

@@ -131,9 +131,11 @@ class Backend(ThreadingHTTPServer):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 in a container: deploy/compose/)")
     args = parser.parse_args()
-    server = Backend(args.port)
-    print(f"sample backend on 127.0.0.1:{server.port}", flush=True)
+    server = Backend(args.port, args.host)
+    print(f"sample backend on {args.host}:{server.port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -37,8 +37,9 @@ def _die_with_parent():
 class Envoy:
     """One Envoy process running `config` (a dict in Envoy's bootstrap shape)."""
 
-    def __init__(self, config, name="envoy"):
+    def __init__(self, config, name="envoy", concurrency=1):
         self.config = copy.deepcopy(config)
+        self.concurrency = concurrency  # worker threads, each with its own filter instances
         self.port = free_port()
         self.admin_port = free_port()
         self.config["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}}
@@ -53,7 +54,7 @@ class Envoy:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [str(ENVOY), "-c", str(self.config_path), "--concurrency", "1", "--log-level", "info",
+            [str(ENVOY), "-c", str(self.config_path), "--concurrency", str(self.concurrency), "--log-level", "info",
              "--base-id", str(free_port()), "--disable-hot-restart"],
             cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )

@@ -23,6 +23,7 @@ class JwksServer:
         self._status = 200
         self._delay = 0.0
         self.hits = 0
+        self.documents = {}  # other paths served as JSON (an OpenID configuration)
         self._server = None
         self._thread = None
 
@@ -64,7 +65,10 @@ class JwksServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # noqa: N802 (http.server's naming)
-                if self.path.split("?")[0] != owner.path:
+                path = self.path.split("?")[0]
+                if path in owner.documents:
+                    status, body = 200, json.dumps(owner.documents[path]).encode()
+                elif path != owner.path:
                     status, body = 404, b"not found"
                 else:
                     status, body = owner._answer()

@@ -3,6 +3,7 @@
 //! them into a gateway configuration, `check` validates them, `explain` runs the filters on
 //! them. [`Source::filter_json`] is the one place that decides what JSON a filter is given.
 
+use crate::deploy::Deploy;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,16 @@ pub const KNOWN_FILTERS: &[&str] = &[
 /// The authorization filter, whose configuration receives the role table as `policies`.
 pub const AUTHZ_FILTER: &str = "portcullis_authz";
 
+/// The filters whose configuration takes a `routes` table keyed by route name (SPEC
+/// section 7): the portable form of route metadata, for gateways that cannot attach
+/// settings to a route (Kong) or that push filter configuration apart from routes (ECDS).
+pub const ROUTE_TABLE_FILTERS: &[&str] = &[
+    "portcullis_jwt",
+    "portcullis_tenant",
+    "portcullis_authz",
+    "portcullis_accounts",
+];
+
 /// `gateway.yaml` as written. Unknown fields are refused at every level but inside
 /// `filters`, whose configurations the filters' own parsers check.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +44,9 @@ pub struct Gateway {
     pub filters: Map<String, Value>,
     /// The routes, matched in order.
     pub routes: Vec<RouteSpec>,
+    /// Kubernetes deployment settings (`render istio|envoy-gateway`); see [`Deploy`].
+    #[serde(default)]
+    pub deploy: Deploy,
 }
 
 /// The `envoy:` section.
@@ -47,6 +61,25 @@ pub struct EnvoySection {
     pub backend: Address,
     /// Folder of the filters' `.wasm` files, relative to where Envoy runs.
     pub wasm_dir: String,
+    /// Other upstreams the filters call (a provider's `remote_jwks.cluster`), by name.
+    #[serde(default)]
+    pub clusters: Vec<ClusterSpec>,
+}
+
+/// An upstream the filters call through the gateway (`dispatch_http_call`), such as an
+/// identity provider's JWKS endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// The cluster's name, as `remote_jwks.cluster` gives it.
+    pub name: String,
+    /// IP address (a fixed endpoint) or DNS name (resolved by Envoy).
+    pub address: String,
+    /// TCP port.
+    pub port: u16,
+    /// Speak TLS to it, with the address as SNI when it is a name.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// A socket address.
@@ -101,6 +134,20 @@ impl RouteSpec {
             out.push(("shadow", "true".to_string()));
         }
         out
+    }
+
+    /// The route's settings as an entry of a filter's route table (`shadow` a boolean
+    /// there), `None` when the route declares nothing.
+    pub fn table_entry(&self) -> Option<Value> {
+        let mut entry = Map::new();
+        for (key, value) in self.metadata() {
+            if key == "shadow" {
+                entry.insert(key.into(), Value::Bool(true));
+            } else {
+                entry.insert(key.into(), Value::String(value));
+            }
+        }
+        (!entry.is_empty()).then_some(Value::Object(entry))
     }
 }
 
@@ -228,6 +275,24 @@ impl Source {
         if let (AUTHZ_FILTER, Some(table), Value::Object(map)) = (name, &self.policies, &mut config)
         {
             map.insert("policies".into(), table.clone());
+        }
+        Some(config)
+    }
+
+    /// [`Source::filter_json`] plus, for the [`ROUTE_TABLE_FILTERS`], `routes`: every
+    /// route's settings keyed by route name, in `gateway.yaml` order (routes declaring
+    /// nothing are left out). For deployments where the route settings travel with the
+    /// filter configuration rather than on the routes (ECDS): one push changes both.
+    pub fn filter_json_with_routes(&self, name: &str) -> Option<Value> {
+        let mut config = self.filter_json(name)?;
+        if let (true, Value::Object(map)) = (ROUTE_TABLE_FILTERS.contains(&name), &mut config) {
+            let table: Map<String, Value> = self
+                .gateway
+                .routes
+                .iter()
+                .filter_map(|spec| Some((spec.name.clone(), spec.table_entry()?)))
+                .collect();
+            map.insert("routes".into(), Value::Object(table));
         }
         Some(config)
     }

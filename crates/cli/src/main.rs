@@ -5,6 +5,7 @@
 //! 2 usage or I/O error.
 
 mod cmd;
+mod deploy;
 mod gateway;
 mod routes;
 
@@ -13,7 +14,7 @@ use cmd::Status;
 use std::process::ExitCode;
 
 /// Portcullis command-line tool: check a gateway configuration, explain a decision,
-/// render the gateway's configuration, mint test tokens.
+/// render the gateway's configuration, pack the filters as OCI images, mint test tokens.
 #[derive(Parser)]
 #[command(name = "portcullis", version, about)]
 struct Cli {
@@ -27,6 +28,8 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Explain, stage by stage, what the gateway decides for one request.
     Explain(cmd::explain::ExplainArgs),
+    /// Pack each filter into a reproducible OCI image (compat Wasm variant).
+    Oci(cmd::oci::OciArgs),
     /// Render a gateway's configuration from gateway.yaml and the role table.
     Render(cmd::render::RenderArgs),
     /// Mint a signed token from a claims file, for local use and tests.
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Oci(args) => cmd::oci::run(&args),
         Command::Render(args) => cmd::render::run(&args),
         Command::Token(args) => cmd::token::run(&args).map(|()| Status::Ok),
     };

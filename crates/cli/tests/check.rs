@@ -128,3 +128,15 @@ fn missing_gateway_file_is_an_io_error() {
     let output = check("no-such-gateway.yaml", &[]);
     assert_eq!(code(&output), 2);
 }
+
+#[test]
+fn a_remote_jwks_cluster_that_is_not_declared_is_an_error_naming_the_provider() {
+    let output = check(&fixture("undeclared-cluster.gateway.yaml"), &[]);
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("filters.portcullis_jwt.providers[1].remote_jwks.cluster"),
+        "{text}"
+    );
+    assert!(text.contains("no cluster `acounts`"), "{text}");
+}

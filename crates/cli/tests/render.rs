@@ -163,3 +163,56 @@ fn missing_gateway_file_is_an_io_error() {
     assert_eq!(code(&output), 2);
     assert!(stderr(&output).contains("no-such-gateway.yaml"));
 }
+
+fn rendered_fixture(target: &str, name: &str) -> Value {
+    let output = portcullis(&["render", target, "--gateway", &fixture(name)]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    serde_yaml::from_str(&stdout(&output)).unwrap()
+}
+
+fn cluster<'a>(config: &'a Value, name: &str) -> &'a Value {
+    config["static_resources"]["clusters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no cluster {name}"))
+}
+
+#[test]
+fn declared_clusters_are_rendered_for_remote_jwks_with_tls_to_named_hosts() {
+    let config = rendered_fixture("envoy", "remote-jwks.gateway.yaml");
+    let keycloak = cluster(&config, "keycloak");
+    assert_eq!(keycloak["type"].as_str(), Some("LOGICAL_DNS"));
+    let tls = &keycloak["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"].as_str(), Some("keycloak.example.com"));
+    let san = &tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0];
+    assert_eq!(
+        san["matcher"]["exact"].as_str(),
+        Some("keycloak.example.com")
+    );
+    let accounts = cluster(&config, "accounts");
+    assert_eq!(accounts["type"].as_str(), Some("STATIC"));
+    assert!(accounts.get("transport_socket").is_none());
+}
+
+#[test]
+fn on_kong_a_remote_jwks_cluster_becomes_the_declared_host_and_port() {
+    let config = rendered_fixture("kong", "remote-jwks.gateway.yaml");
+    let route = &config["services"][0]["routes"][0];
+    let jwt = route["filter_chains"][0]["filters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"].as_str() == Some("portcullis_jwt"))
+        .unwrap();
+    let providers = &jwt["config"]["providers"];
+    assert_eq!(
+        providers[0]["remote_jwks"]["cluster"].as_str(),
+        Some("keycloak.example.com:443")
+    );
+    assert_eq!(
+        providers[1]["remote_jwks"]["cluster"].as_str(),
+        Some("10.0.0.7:8081")
+    );
+}

@@ -10,6 +10,7 @@
 //!   [`property_path`]; `docs/kong.md`).
 
 use portcullis_core::flow::{Host, HostError, HostKind};
+use portcullis_core::jwt::native;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 use std::cell::RefCell;
@@ -147,6 +148,25 @@ impl Host for WasmHost {
             .collect();
         hostcalls::send_http_response(u32::from(status), headers, Some(body))
             .map_err(|s| fail("send_http_response", s))
+    }
+
+    /// Envoy's `verify_signature` foreign function (BoringSSL). Not on Kong:
+    /// ngx_wasm_module has no such function, and the filter checks signatures itself.
+    fn verify_signature(
+        &self,
+        hash: &str,
+        public_key_der: &[u8],
+        signature: &[u8],
+        text: &[u8],
+    ) -> Option<bool> {
+        if self.kind != HostKind::Envoy {
+            return None;
+        }
+        let arguments = native::encode_request(hash, public_key_der, signature, text);
+        match hostcalls::call_foreign_function("verify_signature", Some(&arguments)) {
+            Ok(Some(result)) => native::decode_result(&result),
+            Ok(None) | Err(_) => None,
+        }
     }
 
     fn now(&self) -> Result<SystemTime, HostError> {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod oci;
 pub mod render;
 pub mod token;
 

@@ -67,4 +67,16 @@ pub trait Host {
     fn log_info(&self, message: &str);
     /// Writes a log line at warn level.
     fn log_warn(&self, message: &str);
+    /// The gateway's native signature check (Envoy's `verify_signature` foreign function,
+    /// see [`crate::jwt::native`]): `Some(valid)`, or `None` when the host offers none or
+    /// cannot answer, and the filter checks the signature itself.
+    fn verify_signature(
+        &self,
+        _hash: &str,
+        _public_key_der: &[u8],
+        _signature: &[u8],
+        _text: &[u8],
+    ) -> Option<bool> {
+        None
+    }
 }

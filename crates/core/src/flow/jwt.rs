@@ -178,6 +178,9 @@ impl JwtFilter {
                 verified
             }
             None => {
+                // Whether the gateway's native check answered (counted: it is the
+                // fast path, and operators want to see it taken).
+                let native_used = std::cell::Cell::new(false);
                 let result = {
                     let remote = self.remote.borrow();
                     let keys = |i: usize| {
@@ -186,8 +189,16 @@ impl JwtFilter {
                             .and_then(|r| r.as_ref())
                             .and_then(RemoteKeys::keys)
                     };
-                    self.config.verify_with(&token, now, &keys)
+                    let native = |hash: &str, key: &[u8], signature: &[u8], text: &[u8]| {
+                        let answer = host.verify_signature(hash, key, signature, text);
+                        native_used.set(native_used.get() || answer.is_some());
+                        answer
+                    };
+                    self.config.verify_with(&token, now, &keys, &native)
                 };
+                if native_used.get() {
+                    host.count("portcullis_jwt_signature_native");
+                }
                 match result {
                     Ok((verified, provider)) => {
                         let verified = Rc::new(verified);
@@ -326,6 +337,22 @@ impl Filter for JwtFilter {
         self.handle(stream, host)
     }
 
+    /// While the request waits for a key set, its body waits too: nothing of it may
+    /// reach a later filter or the backend before the token is decided.
+    fn on_request_body(
+        &self,
+        stream: &mut JwtStream,
+        _host: &mut dyn Host,
+        _body_size: usize,
+        _end_of_stream: bool,
+    ) -> Action {
+        if stream.wait.is_some() {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
     fn on_tick(&self, now: SystemTime) -> Background {
         let Some(now_ms) = millis(now) else {
             return Background::default();
@@ -350,10 +377,9 @@ impl Filter for JwtFilter {
             let Some(Some(state)) = remote.get_mut(index) else {
                 return out;
             };
+            let from = format!("{}{}", state.source().cluster, state.fetch_path());
             let outcome = state.on_response(now_ms, response.status, &response.body);
-            let source = state.source();
             let name = self.provider_name(index);
-            let from = format!("{}{}", source.cluster, source.path);
             match &outcome {
                 FetchOutcome::Updated {
                     keys,
@@ -396,6 +422,14 @@ impl Filter for JwtFilter {
                         ),
                     ));
                     out.counters.push("portcullis_jwt_jwks_fetch_failed".into());
+                }
+                FetchOutcome::Discovered { jwks_path } => {
+                    out.logs.push((
+                        false,
+                        format!(
+                            "portcullis_jwt: provider {name}: {from} names the key set {jwks_path}"
+                        ),
+                    ));
                 }
                 FetchOutcome::Ignored => {}
             }
@@ -573,6 +607,25 @@ mod tests {
         assert_eq!(f.on_tick(at(NOW + 11)).callouts.len(), 1);
         answer(&f, NOW + 11, Some(200), jwks(&["k1"]));
         assert_eq!(f.on_resume(&mut stream, &mut host), Action::Continue);
+    }
+
+    #[test]
+    fn the_body_of_a_request_waiting_for_keys_is_held_until_it_is_decided() {
+        let f = filter();
+        f.on_tick(at(NOW));
+        let mut stream = JwtStream::default();
+        let mut host = request(&token("k1", NOW + 600), NOW);
+        f.on_request_headers(&mut stream, &mut host, false);
+        assert_eq!(
+            f.on_request_body(&mut stream, &mut host, 10, false),
+            Action::Pause
+        );
+        answer(&f, NOW, Some(200), jwks(&["k1"]));
+        assert_eq!(f.on_resume(&mut stream, &mut host), Action::Continue);
+        assert_eq!(
+            f.on_request_body(&mut stream, &mut host, 20, true),
+            Action::Continue
+        );
     }
 
     #[test]

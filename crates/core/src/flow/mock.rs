@@ -27,6 +27,9 @@ impl SentResponse {
     }
 }
 
+/// One native signature check asked of the host: hash name, DER key, signature, text.
+pub type NativeCheck = (String, Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// An in-memory gateway: headers, properties, bodies, a pinned clock.
 #[derive(Debug, Clone)]
 pub struct MockHost {
@@ -52,6 +55,10 @@ pub struct MockHost {
     pub logs: RefCell<Vec<String>>,
     /// Host calls that fail, by call name, to test fail-closed paths.
     pub failing: Vec<&'static str>,
+    /// What the native signature check answers (`None`: the host offers none).
+    pub native_signature: Option<bool>,
+    /// Native signature checks asked for.
+    pub native_checks: RefCell<Vec<NativeCheck>>,
 }
 
 impl Default for MockHost {
@@ -68,6 +75,8 @@ impl Default for MockHost {
             counters: RefCell::new(HashMap::new()),
             logs: RefCell::new(Vec::new()),
             failing: Vec::new(),
+            native_signature: None,
+            native_checks: RefCell::new(Vec::new()),
         }
     }
 }
@@ -203,6 +212,22 @@ impl Host for MockHost {
         self.check("get_current_time")?;
         Ok(UNIX_EPOCH + Duration::from_secs(self.now_secs))
     }
+    fn verify_signature(
+        &self,
+        hash: &str,
+        public_key_der: &[u8],
+        signature: &[u8],
+        text: &[u8],
+    ) -> Option<bool> {
+        self.native_checks.borrow_mut().push((
+            hash.to_string(),
+            public_key_der.to_vec(),
+            signature.to_vec(),
+            text.to_vec(),
+        ));
+        self.native_signature
+    }
+
     fn count(&mut self, metric: &str) {
         *self
             .counters

@@ -95,8 +95,15 @@ pub struct RemoteJwksConfig {
     /// Envoy cluster (Kong: `host[:port]`) serving the JWKS.
     pub cluster: String,
     /// Request path, starting with `/` (`/realms/x/protocol/openid-connect/certs`).
-    pub path: String,
-    /// `:authority` (Host) of the request; default: `cluster`.
+    /// Exactly one of `path` and `openid_discovery` is given.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Find the path through the issuer's `/.well-known/openid-configuration` (its
+    /// `jwks_uri`, which must be on the same host), fetched from `cluster` too.
+    #[serde(default)]
+    pub openid_discovery: bool,
+    /// `:authority` (Host) of the requests; default: `cluster`, or with
+    /// `openid_discovery` the issuer URL's host.
     #[serde(default)]
     pub authority: Option<String>,
     /// How long a fetched key set is used before it is fetched again.

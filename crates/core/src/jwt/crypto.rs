@@ -1,17 +1,19 @@
-//! Signature algorithms and verification keys, on the RustCrypto crates directly.
+//! Signature algorithms and verification keys: RSA in `rsa_verify` (on `crypto-bigint`),
+//! ECDSA, Ed25519 and HMAC on the RustCrypto crates directly.
 //!
-//! Keys are decoded once, when a JWKS is loaded (RSA modulus as a big integer, EC and
-//! Ed25519 points decompressed and checked), so a request pays only for the signature
-//! check itself. Only verification is linked into the filters: no signing code, no
-//! random numbers, no PEM/DER parsing (see docs/jwt-performance.md for what that does to
-//! the size and the speed of the `.wasm`).
+//! Keys are decoded once, when a JWKS is loaded (RSA modulus with its Montgomery
+//! parameters, EC and Ed25519 points decompressed and checked), so a request pays only for
+//! the signature check itself. Only verification is linked into the filters: no signing
+//! code, no random numbers, no PEM/DER parsing (see docs/jwt-performance.md for what that
+//! does to the size and the speed of the `.wasm`).
 
+use super::native::{self, NativeVerify};
+use super::rsa_verify::{Hash, Padding, RsaPublicKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use serde_json::Value;
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use sha2::{Sha256, Sha384, Sha512};
 use std::fmt;
 use std::str::FromStr;
 
@@ -101,17 +103,36 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// An RSA key in both forms a check may need: the Wasm verifier's, and the DER
+/// SubjectPublicKeyInfo the gateway's native check imports ([`super::native`]).
+#[derive(Clone)]
+pub struct RsaKey {
+    /// Modulus, exponent and Montgomery parameters.
+    pub key: RsaPublicKey,
+    /// The same key, DER encoded.
+    pub spki_der: Vec<u8>,
+}
+
+/// An ECDSA key and its DER SubjectPublicKeyInfo (for the gateway's native check).
+#[derive(Clone)]
+pub struct EcKey<K> {
+    /// The curve's verifier.
+    pub key: K,
+    /// The same key, DER encoded.
+    pub spki_der: Vec<u8>,
+}
+
 /// A decoded verification key.
 #[derive(Clone)]
 pub enum VerifyingKey {
     /// An HMAC secret.
     Hmac(Vec<u8>),
-    /// An RSA public key.
-    Rsa(RsaPublicKey),
+    /// An RSA public key (boxed: its Montgomery parameters take up to 2 KB).
+    Rsa(Box<RsaKey>),
     /// A P-256 public key.
-    P256(p256::ecdsa::VerifyingKey),
+    P256(EcKey<p256::ecdsa::VerifyingKey>),
     /// A P-384 public key.
-    P384(p384::ecdsa::VerifyingKey),
+    P384(EcKey<p384::ecdsa::VerifyingKey>),
     /// An Ed25519 public key.
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -146,11 +167,10 @@ impl VerifyingKey {
     pub fn from_jwk(jwk: &Value) -> Result<Self, String> {
         match member(jwk, "kty")? {
             "RSA" => {
-                let n = BigUint::from_bytes_be(&b64_member(jwk, "n")?);
-                let e = BigUint::from_bytes_be(&b64_member(jwk, "e")?);
-                RsaPublicKey::new(n, e)
-                    .map(VerifyingKey::Rsa)
-                    .map_err(|e| format!("RSA key: {e}"))
+                let (n, e) = (b64_member(jwk, "n")?, b64_member(jwk, "e")?);
+                let key = RsaPublicKey::new(&n, &e)?;
+                let spki_der = native::rsa_spki_der(&n, &e);
+                Ok(VerifyingKey::Rsa(Box::new(RsaKey { key, spki_der })))
             }
             "EC" => {
                 let (x, y) = (b64_member(jwk, "x")?, b64_member(jwk, "y")?);
@@ -168,13 +188,14 @@ impl VerifyingKey {
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
                 let bad = |_| format!("not a point on {crv}");
+                let spki_der = native::ec_spki_der(&point).unwrap_or_default();
                 if size == 32 {
                     p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                        .map(VerifyingKey::P256)
+                        .map(|key| VerifyingKey::P256(EcKey { key, spki_der }))
                         .map_err(bad)
                 } else {
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                        .map(VerifyingKey::P384)
+                        .map(|key| VerifyingKey::P384(EcKey { key, spki_der }))
                         .map_err(bad)
                 }
             }
@@ -214,6 +235,46 @@ impl VerifyingKey {
         }
     }
 
+    /// What the gateway's native check needs for `alg` with this key (hash name and DER
+    /// key), for the algorithms it verifies exactly as [`verify`](Self::verify) does:
+    /// RS256/384/512 (RSASSA-PKCS1-v1_5: BoringSSL re-encodes and compares, as we do) and
+    /// ES256/384 (r and s in 1..n, either s accepted, as the `p256`/`p384` verifiers do).
+    pub fn native_form(&self, alg: Algorithm) -> Option<(&'static str, &[u8])> {
+        use Algorithm::*;
+        match (self, alg) {
+            (VerifyingKey::Rsa(rsa), RS256) => Some(("sha256", &rsa.spki_der)),
+            (VerifyingKey::Rsa(rsa), RS384) => Some(("sha384", &rsa.spki_der)),
+            (VerifyingKey::Rsa(rsa), RS512) => Some(("sha512", &rsa.spki_der)),
+            (VerifyingKey::P256(ec), ES256) => Some(("sha256", &ec.spki_der)),
+            (VerifyingKey::P384(ec), ES384) => Some(("sha384", &ec.spki_der)),
+            _ => None,
+        }
+    }
+
+    /// [`verify`](Self::verify), by the gateway's `native` check when it offers one for
+    /// this key and algorithm and answers; otherwise in Wasm.
+    pub fn verify_preferring(
+        &self,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+        native: NativeVerify<'_>,
+    ) -> bool {
+        if let Some((hash, der)) = self.native_form(alg) {
+            let answer = match self {
+                VerifyingKey::P256(_) => native::ecdsa_signature_der(signature, 32)
+                    .and_then(|sig| native(hash, der, &sig, message)),
+                VerifyingKey::P384(_) => native::ecdsa_signature_der(signature, 48)
+                    .and_then(|sig| native(hash, der, &sig, message)),
+                _ => native(hash, der, signature, message),
+            };
+            if let Some(valid) = answer {
+                return valid;
+            }
+        }
+        self.verify(alg, message, signature)
+    }
+
     /// Checks `signature` (raw bytes) over `message` with `alg`. False for any mismatch
     /// of key and algorithm, and for any malformed signature.
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
@@ -222,40 +283,38 @@ impl VerifyingKey {
             (VerifyingKey::Hmac(secret), HS256) => hmac_sha256(secret, message, signature),
             (VerifyingKey::Hmac(secret), HS384) => hmac_sha384(secret, message, signature),
             (VerifyingKey::Hmac(secret), HS512) => hmac_sha512(secret, message, signature),
-            (VerifyingKey::Rsa(key), RS256) => key
-                .verify(
-                    Pkcs1v15Sign::new::<Sha256>(),
-                    &Sha256::digest(message),
-                    signature,
-                )
-                .is_ok(),
-            (VerifyingKey::Rsa(key), RS384) => key
-                .verify(
-                    Pkcs1v15Sign::new::<Sha384>(),
-                    &Sha384::digest(message),
-                    signature,
-                )
-                .is_ok(),
-            (VerifyingKey::Rsa(key), RS512) => key
-                .verify(
-                    Pkcs1v15Sign::new::<Sha512>(),
-                    &Sha512::digest(message),
-                    signature,
-                )
-                .is_ok(),
-            (VerifyingKey::Rsa(key), PS256) => key
-                .verify(Pss::new::<Sha256>(), &Sha256::digest(message), signature)
-                .is_ok(),
-            (VerifyingKey::Rsa(key), PS384) => key
-                .verify(Pss::new::<Sha384>(), &Sha384::digest(message), signature)
-                .is_ok(),
-            (VerifyingKey::Rsa(key), PS512) => key
-                .verify(Pss::new::<Sha512>(), &Sha512::digest(message), signature)
-                .is_ok(),
-            (VerifyingKey::P256(key), ES256) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|s| p256::ecdsa::signature::Verifier::verify(key, message, &s).is_ok()),
-            (VerifyingKey::P384(key), ES384) => p384::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|s| p384::ecdsa::signature::Verifier::verify(key, message, &s).is_ok()),
+            (VerifyingKey::Rsa(rsa), RS256) => {
+                rsa.key
+                    .verify(Padding::Pkcs1v15, Hash::Sha256, message, signature)
+            }
+            (VerifyingKey::Rsa(rsa), RS384) => {
+                rsa.key
+                    .verify(Padding::Pkcs1v15, Hash::Sha384, message, signature)
+            }
+            (VerifyingKey::Rsa(rsa), RS512) => {
+                rsa.key
+                    .verify(Padding::Pkcs1v15, Hash::Sha512, message, signature)
+            }
+            (VerifyingKey::Rsa(rsa), PS256) => {
+                rsa.key
+                    .verify(Padding::Pss, Hash::Sha256, message, signature)
+            }
+            (VerifyingKey::Rsa(rsa), PS384) => {
+                rsa.key
+                    .verify(Padding::Pss, Hash::Sha384, message, signature)
+            }
+            (VerifyingKey::Rsa(rsa), PS512) => {
+                rsa.key
+                    .verify(Padding::Pss, Hash::Sha512, message, signature)
+            }
+            (VerifyingKey::P256(ec), ES256) => p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| {
+                    p256::ecdsa::signature::Verifier::verify(&ec.key, message, &s).is_ok()
+                }),
+            (VerifyingKey::P384(ec), ES384) => p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| {
+                    p384::ecdsa::signature::Verifier::verify(&ec.key, message, &s).is_ok()
+                }),
             (VerifyingKey::Ed25519(key), EdDSA) => ed25519_dalek::Signature::from_slice(signature)
                 .is_ok_and(|s| key.verify_strict(message, &s).is_ok()),
             _ => false,

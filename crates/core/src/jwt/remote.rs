@@ -11,11 +11,15 @@
 //! - a token with an unknown `kid` (or any token while no key set was ever fetched) may
 //!   ask for one early re-fetch ([`RemoteKeys::request_refetch`]), at most one per
 //!   `refetch_min_interval`, and never two at once;
-//! - a fetch whose answer never arrives counts as failed after its timeout.
+//! - a fetch whose answer never arrives counts as failed after its timeout;
+//! - with OpenID discovery, the issuer's discovery document is fetched first and its
+//!   `jwks_uri` gives the key set's path ([`super::discovery`]); a failed key-set fetch
+//!   forgets that path, so the next attempt discovers it again.
 //!
 //! Times are milliseconds since the epoch, passed in, so every rule is tested natively.
 
 use super::config::RemoteJwksConfig;
+use super::discovery;
 use super::keys::KeySet;
 use sha2::{Digest, Sha256};
 use std::rc::Rc;
@@ -32,9 +36,9 @@ const LOST_ANSWER_SLACK_MS: u64 = 1000;
 pub struct RemoteSource {
     /// Envoy cluster (Kong: `host[:port]`).
     pub cluster: String,
-    /// Request path.
-    pub path: String,
-    /// `:authority` of the request.
+    /// Where the key set's path comes from.
+    pub location: JwksLocation,
+    /// `:authority` of the requests.
     pub authority: String,
     /// Cache duration, ms.
     pub cache_ms: u64,
@@ -44,18 +48,56 @@ pub struct RemoteSource {
     pub min_interval_ms: u64,
 }
 
+/// Where a provider's key set is fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksLocation {
+    /// `remote_jwks.path`.
+    Path(String),
+    /// `remote_jwks.openid_discovery`: the discovery document's path, and the issuer the
+    /// document must name.
+    Discovery {
+        /// `<issuer path>/.well-known/openid-configuration`.
+        document_path: String,
+        /// The provider's `issuer`.
+        issuer: String,
+    },
+}
+
 impl RemoteSource {
-    /// Validates a `remote_jwks` setting; the error names the field.
-    pub fn compile(c: &RemoteJwksConfig) -> Result<Self, String> {
+    /// Validates the `remote_jwks` setting of the provider with this `issuer`; the error
+    /// names the field.
+    pub fn compile(c: &RemoteJwksConfig, issuer: &str) -> Result<Self, String> {
         let clean =
             |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
         if !clean(&c.cluster) {
             return Err("remote_jwks.cluster: must be a non-empty cluster name".into());
         }
-        if !c.path.starts_with('/') || !clean(&c.path) {
-            return Err("remote_jwks.path: must start with `/` and have no spaces".into());
-        }
-        let authority = c.authority.clone().unwrap_or_else(|| c.cluster.clone());
+        let (location, default_authority) = match (&c.path, c.openid_discovery) {
+            (Some(path), false) => {
+                if !path.starts_with('/') || !clean(path) {
+                    return Err("remote_jwks.path: must start with `/` and have no spaces".into());
+                }
+                (JwksLocation::Path(path.clone()), c.cluster.clone())
+            }
+            (None, true) => {
+                let (authority, document_path) = discovery::document_location(issuer)
+                    .map_err(|e| format!("remote_jwks.openid_discovery: {e}"))?;
+                let location = JwksLocation::Discovery {
+                    document_path,
+                    issuer: issuer.to_string(),
+                };
+                (location, authority)
+            }
+            (Some(_), true) => {
+                return Err(
+                    "remote_jwks: give either `path` or `openid_discovery`, not both".into(),
+                )
+            }
+            (None, false) => {
+                return Err("remote_jwks.path: missing (or set `openid_discovery: true`)".into())
+            }
+        };
+        let authority = c.authority.clone().unwrap_or(default_authority);
         if !clean(&authority) {
             return Err("remote_jwks.authority: must be a host name".into());
         }
@@ -70,7 +112,7 @@ impl RemoteSource {
         }
         Ok(RemoteSource {
             cluster: c.cluster.clone(),
-            path: c.path.clone(),
+            location,
             authority,
             cache_ms: c.cache_duration_seconds * 1000,
             timeout_ms: c.timeout_ms,
@@ -118,6 +160,11 @@ pub enum FetchOutcome {
         /// A key set from an earlier fetch is still in use.
         stale_keys_kept: bool,
     },
+    /// The discovery document named the key set's path; its fetch is due at once.
+    Discovered {
+        /// Path (and query) of the `jwks_uri`.
+        jwks_path: String,
+    },
     /// No fetch was in flight: the answer is ignored.
     Ignored,
 }
@@ -138,6 +185,10 @@ pub enum Refetch {
 #[derive(Clone)]
 pub struct RemoteKeys {
     source: RemoteSource,
+    /// The key set's path: fixed, or discovered (`None` until then).
+    jwks_path: Option<String>,
+    /// The path of the last fetch started (the key set's, or the discovery document's).
+    fetch_path: String,
     keys: Option<Rc<KeySet>>,
     digest: Option<[u8; 32]>,
     fetched_at: Option<u64>,
@@ -152,8 +203,14 @@ pub struct RemoteKeys {
 impl RemoteKeys {
     /// No key set yet; the first fetch is due at once.
     pub fn new(source: RemoteSource) -> Self {
+        let jwks_path = match &source.location {
+            JwksLocation::Path(path) => Some(path.clone()),
+            JwksLocation::Discovery { .. } => None,
+        };
         RemoteKeys {
             source,
+            jwks_path,
+            fetch_path: String::new(),
             keys: None,
             digest: None,
             fetched_at: None,
@@ -169,6 +226,11 @@ impl RemoteKeys {
     /// The setting this state fetches.
     pub fn source(&self) -> &RemoteSource {
         &self.source
+    }
+
+    /// The path of the last fetch started, for log lines.
+    pub fn fetch_path(&self) -> &str {
+        &self.fetch_path
     }
 
     /// The live key set: the last good one, if any fetch ever succeeded.
@@ -240,16 +302,21 @@ impl RemoteKeys {
         self.wanted = false;
         self.in_flight = Some(now);
         self.last_start = Some(now);
+        let (path, accept) = match (&self.jwks_path, &self.source.location) {
+            (Some(path), _) => (path, "application/jwk-set+json, application/json"),
+            (None, JwksLocation::Discovery { document_path, .. }) => {
+                (document_path, "application/json")
+            }
+            (None, JwksLocation::Path(path)) => (path, "application/json"),
+        };
+        self.fetch_path = path.clone();
         Some(FetchRequest {
             upstream: self.source.cluster.clone(),
             headers: vec![
                 (":method".into(), "GET".into()),
-                (":path".into(), self.source.path.clone()),
+                (":path".into(), path.clone()),
                 (":authority".into(), self.source.authority.clone()),
-                (
-                    "accept".into(),
-                    "application/jwk-set+json, application/json".into(),
-                ),
+                ("accept".into(), accept.into()),
             ],
             timeout_ms: self.source.timeout_ms,
         })
@@ -293,6 +360,9 @@ impl RemoteKeys {
                 format!("document is larger than {MAX_JWKS_BYTES} bytes"),
             );
         }
+        if self.jwks_path.is_none() {
+            return self.on_discovery_document(now, body);
+        }
         let digest: [u8; 32] = Sha256::digest(body).into();
         if self.keys.is_some() && self.digest == Some(digest) {
             self.succeed(now);
@@ -315,6 +385,20 @@ impl RemoteKeys {
         }
     }
 
+    fn on_discovery_document(&mut self, now: u64, body: &[u8]) -> FetchOutcome {
+        let JwksLocation::Discovery { issuer, .. } = &self.source.location else {
+            return self.fail(now, "no key set path".into());
+        };
+        match discovery::jwks_path(body, issuer, &self.source.authority) {
+            Ok(path) => {
+                self.jwks_path = Some(path.clone());
+                self.next_due = now;
+                FetchOutcome::Discovered { jwks_path: path }
+            }
+            Err(reason) => self.fail(now, reason),
+        }
+    }
+
     fn succeed(&mut self, now: u64) {
         self.fetched_at = Some(now);
         self.failures = 0;
@@ -323,6 +407,10 @@ impl RemoteKeys {
     }
 
     fn fail(&mut self, now: u64, reason: String) -> FetchOutcome {
+        if matches!(self.source.location, JwksLocation::Discovery { .. }) {
+            // The key set may have moved: discover its path again next time.
+            self.jwks_path = None;
+        }
         self.failures = self.failures.saturating_add(1);
         let base = self.source.min_interval_ms.max(1000);
         let cap = self.source.cache_ms.max(base);
@@ -334,240 +422,5 @@ impl RemoteKeys {
             reason,
             stale_keys_kept: self.keys.is_some(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const RSA_N: &str = "_t2Ilp0iarBZGwCUKvnV_7vyB_W0GA7ykuZYuHE6SEFE3a2wxJhxP8d9AqqjuR1_MQOF6bglGDj4AOaTgkzlNRabxpqETn4dyunP_an8il2VwajjHAPB_BmGCJ0PnJGHXh0dLtRfe2qvq_ZlAc_3Ia5nEspghnf8r-T9m8vaPsrW04-Fx_-FWDpOPj8hhHkJxClKgMN7pr_TVCuJNvL2DER2bVGB5G2hx9jgKzxVuewPriWIFKmsa6MvfndGgKv3HESZ4Dzg8A5mlrH56BxB4kPhAHdYluMvxxetO1Zhtr-SSuhXoYYShqT5r50oZQ0zfc-gneabeIAiS7CKjRaEbQ";
-
-    fn jwks(kids: &[&str]) -> Vec<u8> {
-        let keys: Vec<_> = kids
-            .iter()
-            .map(|kid| json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": RSA_N, "e": "AQAB"}))
-            .collect();
-        serde_json::to_vec(&json!({ "keys": keys })).unwrap()
-    }
-
-    fn state() -> RemoteKeys {
-        RemoteKeys::new(
-            RemoteSource::compile(&RemoteJwksConfig {
-                cluster: "idp".into(),
-                path: "/jwks".into(),
-                authority: None,
-                cache_duration_seconds: 600,
-                timeout_ms: 2000,
-                refetch_min_interval_seconds: 30,
-            })
-            .unwrap(),
-        )
-    }
-
-    const T0: u64 = 1_700_000_000_000;
-
-    #[test]
-    fn the_first_fetch_is_due_at_once_and_names_the_cluster_path_and_authority() {
-        let mut s = state();
-        assert_eq!(s.next_event(T0), 0);
-        let req = s.poll(T0).unwrap();
-        assert_eq!(req.upstream, "idp");
-        assert!(req.headers.contains(&(":path".into(), "/jwks".into())));
-        assert!(req.headers.contains(&(":authority".into(), "idp".into())));
-        assert_eq!(req.timeout_ms, 2000);
-        assert!(s.is_pending());
-        assert!(s.poll(T0 + 10).is_none(), "never two fetches at once");
-        assert!(s.keys().is_none());
-    }
-
-    #[test]
-    fn a_good_answer_is_used_until_the_cache_duration_then_refetched() {
-        let mut s = state();
-        s.poll(T0).unwrap();
-        let out = s.on_response(T0 + 5, Some(200), &jwks(&["k1"]));
-        assert_eq!(
-            out,
-            FetchOutcome::Updated {
-                keys: 1,
-                changed: false,
-                skipped: vec![]
-            }
-        );
-        assert!(s.has_kid("k1") && !s.has_kid("k2"));
-        assert!(!s.is_pending());
-        assert_eq!(s.next_event(T0 + 5), 600_000);
-        assert!(s.poll(T0 + 599_000).is_none());
-        assert!(s.poll(T0 + 600_005).is_some());
-        assert_eq!(
-            s.on_response(T0 + 600_010, Some(200), &jwks(&["k1"])),
-            FetchOutcome::Unchanged
-        );
-        s.poll(T0 + 1_200_010).unwrap();
-        let out = s.on_response(T0 + 1_200_020, Some(200), &jwks(&["k2"]));
-        assert!(matches!(out, FetchOutcome::Updated { changed: true, .. }));
-        assert!(
-            s.has_kid("k2") && !s.has_kid("k1"),
-            "rotation replaces the set"
-        );
-    }
-
-    #[test]
-    fn failures_and_garbage_keep_the_last_good_set_and_back_off() {
-        let mut s = state();
-        s.poll(T0).unwrap();
-        s.on_response(T0, Some(200), &jwks(&["k1"]));
-        let t = T0 + 600_000;
-        for (i, (status, body)) in [
-            (None, &b""[..]),
-            (Some(503), &b"down"[..]),
-            (Some(200), &b"<html>not json</html>"[..]),
-            (Some(200), &br#"{"keys": []}"#[..]),
-            (
-                Some(200),
-                &br#"{"keys": [{"kty": "RSA", "kid": "x", "n": "!!", "e": "AQAB"}]}"#[..],
-            ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let now = s.next_event(t) + t + i as u64 * 10_000_000;
-            assert!(s.poll(now).is_some(), "attempt {i}");
-            match s.on_response(now, status, body) {
-                FetchOutcome::Failed {
-                    stale_keys_kept, ..
-                } => assert!(stale_keys_kept),
-                other => panic!("attempt {i}: {other:?}"),
-            }
-            assert!(s.has_kid("k1"), "attempt {i}: last good set kept");
-            assert!(s.last_error().is_some());
-        }
-        assert_eq!(s.failures(), 5);
-    }
-
-    #[test]
-    fn retries_back_off_from_the_min_interval_up_to_the_cache_duration() {
-        let mut s = state();
-        let mut now = T0;
-        let mut delays = Vec::new();
-        for _ in 0..8 {
-            s.poll(now).unwrap();
-            s.on_response(now, None, b"");
-            let d = s.next_event(now);
-            delays.push(d / 1000);
-            now += d;
-        }
-        assert_eq!(delays, vec![30, 60, 120, 240, 480, 600, 600, 600]);
-        s.poll(now).unwrap();
-        s.on_response(now, Some(200), &jwks(&["k1"]));
-        assert_eq!(s.failures(), 0);
-        assert_eq!(s.next_event(now), 600_000);
-    }
-
-    #[test]
-    fn an_unknown_kid_asks_for_one_rate_limited_refetch() {
-        let mut s = state();
-        s.poll(T0).unwrap();
-        s.on_response(T0, Some(200), &jwks(&["k1"]));
-        let t = T0 + 60_000;
-        assert_eq!(s.request_refetch(t), Refetch::Requested);
-        assert_eq!(s.request_refetch(t), Refetch::Pending);
-        assert_eq!(s.next_event(t), 0);
-        assert!(s.poll(t).is_some());
-        assert_eq!(s.request_refetch(t + 1), Refetch::Pending);
-        s.on_response(t + 2, Some(200), &jwks(&["k1", "k2"]));
-        assert!(s.has_kid("k2"));
-        assert_eq!(s.request_refetch(t + 10_000), Refetch::RateLimited);
-        assert!(s.poll(t + 10_000).is_none());
-        assert_eq!(s.request_refetch(t + 30_000), Refetch::Requested);
-        assert!(s.poll(t + 30_000).is_some());
-    }
-
-    #[test]
-    fn a_wanted_refetch_waits_for_the_rate_limit_when_the_timer_runs_first() {
-        let mut s = state();
-        s.poll(T0).unwrap();
-        s.on_response(T0, Some(200), &jwks(&["k1"]));
-        // The timer's refresh ran at T0 + 600 s: the on-demand window restarts from it.
-        s.poll(T0 + 600_000).unwrap();
-        s.on_response(T0 + 600_001, Some(200), &jwks(&["k1"]));
-        assert_eq!(s.request_refetch(T0 + 610_000), Refetch::RateLimited);
-        assert_eq!(s.request_refetch(T0 + 630_000), Refetch::Requested);
-        assert_eq!(s.next_event(T0 + 630_000), 0);
-    }
-
-    #[test]
-    fn a_lost_answer_counts_as_a_failure_after_the_timeout() {
-        let mut s = state();
-        s.poll(T0).unwrap();
-        assert_eq!(s.next_event(T0), 3000);
-        assert!(s.poll(T0 + 2999).is_none());
-        assert!(s.poll(T0 + 3000).is_none(), "failed, retry not yet due");
-        assert_eq!(s.failures(), 1);
-        assert_eq!(
-            s.on_response(T0 + 3001, Some(200), &jwks(&["k"])),
-            FetchOutcome::Ignored
-        );
-        assert!(s.keys().is_none());
-    }
-
-    #[test]
-    fn before_any_key_set_a_request_may_ask_for_a_fetch_once_per_interval() {
-        let mut s = state();
-        s.poll(T0).unwrap();
-        assert_eq!(s.request_refetch(T0 + 1), Refetch::Pending);
-        s.on_response(T0 + 2, None, b"");
-        assert!(s.keys().is_none());
-        assert_eq!(s.request_refetch(T0 + 3), Refetch::RateLimited);
-        assert_eq!(s.request_refetch(T0 + 30_000), Refetch::Requested);
-        s.poll(T0 + 30_000).unwrap();
-        s.on_response(T0 + 30_001, Some(200), &jwks(&["k1"]));
-        assert!(s.has_kid("k1"));
-    }
-
-    #[test]
-    fn remote_documents_skip_unusable_keys_but_refuse_duplicates_and_symmetric_keys() {
-        let body = serde_json::to_vec(&json!({"keys": [
-            {"kty": "RSA", "kid": "enc", "use": "enc", "n": RSA_N, "e": "AQAB"},
-            {"kty": "XYZ", "kid": "odd"},
-            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
-            {"kty": "RSA", "kid": "sig", "alg": "RS256", "n": RSA_N, "e": "AQAB"},
-        ]}))
-        .unwrap();
-        let (set, skipped) = KeySet::from_remote_jwks(&body).unwrap();
-        assert_eq!(set.len(), 1);
-        assert!(set.has_kid("sig") && !set.has_kid("hmac"));
-        assert_eq!(skipped.len(), 3);
-        let dup = jwks(&["a", "a"]);
-        assert!(KeySet::from_remote_jwks(&dup).is_err());
-        assert!(KeySet::from_remote_jwks(b"{\"keys\": 1}").is_err());
-    }
-
-    #[test]
-    fn settings_are_validated() {
-        let ok = RemoteJwksConfig {
-            cluster: "idp".into(),
-            path: "/jwks".into(),
-            authority: Some("idp.example.com".into()),
-            cache_duration_seconds: 600,
-            timeout_ms: 2000,
-            refetch_min_interval_seconds: 30,
-        };
-        assert_eq!(
-            RemoteSource::compile(&ok).unwrap().authority,
-            "idp.example.com"
-        );
-        let mut bad = ok.clone();
-        bad.path = "jwks".into();
-        assert!(RemoteSource::compile(&bad).unwrap_err().contains("path"));
-        let mut bad = ok.clone();
-        bad.cluster = String::new();
-        assert!(RemoteSource::compile(&bad).unwrap_err().contains("cluster"));
-        let mut bad = ok;
-        bad.timeout_ms = 0;
-        assert!(RemoteSource::compile(&bad)
-            .unwrap_err()
-            .contains("timeout_ms"));
     }
 }

@@ -5,6 +5,7 @@ use super::config::{ForwardClaim, JwtConfig, ProviderConfig};
 use super::crypto::{Algorithm, Family};
 use super::error::JwtError;
 use super::keys::{Key, KeyError, KeySet};
+use super::native::{self, NativeVerify};
 use super::remote::RemoteSource;
 use super::source::{SourceError, TokenSource};
 use super::token;
@@ -183,7 +184,7 @@ fn compile_provider(index: usize, p: &ProviderConfig) -> Result<Provider, JwtCon
         (None, false) => {}
     }
     let remote = match &p.remote_jwks {
-        Some(r) => Some(RemoteSource::compile(r).map_err(err)?),
+        Some(r) => Some(RemoteSource::compile(r, &p.issuer).map_err(err)?),
         None => None,
     };
     if has_public && p.jwks.is_none() && remote.is_none() {
@@ -285,7 +286,7 @@ impl CompiledJwt {
     /// Verifies `token` at `now` (seconds since the epoch) with the configured (inline)
     /// keys only.
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, JwtError> {
-        self.verify_with(token, now, &|_| None)
+        self.verify_with(token, now, &|_| None, &native::no_native)
             .map(|(verified, _)| verified)
             .map_err(|r| r.error)
     }
@@ -296,12 +297,14 @@ impl CompiledJwt {
     /// With a remote JWKS, a `kid` found in neither the inline nor the remote set is
     /// [`JwtError::UnknownKid`], and no usable key at all while no remote key set was
     /// ever fetched is [`JwtError::KeysUnavailable`]; the refusal names the provider so
-    /// the caller can ask for a re-fetch and try again.
+    /// the caller can ask for a re-fetch and try again. `native` is the gateway's own
+    /// signature check, preferred where it offers one ([`super::native`]).
     pub fn verify_with(
         &self,
         token: &str,
         now: u64,
         remote: &dyn Fn(usize) -> Option<Rc<KeySet>>,
+        native: NativeVerify<'_>,
     ) -> Result<(Verified, usize), Refusal> {
         if token.len() > self.max_token_bytes {
             return Err(JwtError::TooLarge(self.max_token_bytes).into());
@@ -351,7 +354,7 @@ impl CompiledJwt {
         let message = parsed.signing_input.as_bytes();
         let verified = candidates
             .iter()
-            .any(|k| k.key.verify(alg, message, &signature));
+            .any(|k| k.key.verify_preferring(alg, message, &signature, native));
         if !verified {
             return Err(refuse(JwtError::BadSignature));
         }

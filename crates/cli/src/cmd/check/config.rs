@@ -223,3 +223,44 @@ pub fn routes(source: &Source, out: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+/// Every provider's `remote_jwks.cluster` names a cluster the rendered Envoy has (the
+/// backend or one of `envoy.clusters`), and cluster names are unique: a fetch to a
+/// missing cluster would fail at every request, leaving the provider without keys.
+pub fn clusters(source: &Source, out: &mut Vec<Diagnostic>) {
+    let file = source.file.shown();
+    let text = &source.file.text;
+    let mut known = HashSet::from(["backend"]);
+    for cluster in &source.gateway.envoy.clusters {
+        if !known.insert(cluster.name.as_str()) {
+            let line = find_text(text, 0, &format!("name: {}", cluster.name));
+            let field = format!("envoy.clusters[{}].name", cluster.name);
+            out.push(Diagnostic::error(
+                &file,
+                line,
+                field,
+                "cluster name used twice",
+            ));
+        }
+    }
+    let providers = source
+        .gateway
+        .filters
+        .get("portcullis_jwt")
+        .and_then(|jwt| jwt.get("providers"))
+        .and_then(|p| p.as_array());
+    for (index, provider) in providers.into_iter().flatten().enumerate() {
+        let Some(cluster) = provider
+            .pointer("/remote_jwks/cluster")
+            .and_then(|c| c.as_str())
+        else {
+            continue;
+        };
+        if !known.contains(cluster) {
+            let line = find_text(text, 0, &format!("cluster: {cluster}"));
+            let field = format!("filters.portcullis_jwt.providers[{index}].remote_jwks.cluster");
+            let message = format!("no cluster `{cluster}`: declare it under envoy.clusters");
+            out.push(Diagnostic::error(&file, line, field, message));
+        }
+    }
+}

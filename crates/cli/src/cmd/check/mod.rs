@@ -117,6 +117,7 @@ pub fn diagnose(source: &Source) -> Vec<Diagnostic> {
     let table = config::policies(source, &mut out);
     config::filters(source, table.is_some(), &mut out);
     config::routes(source, &mut out);
+    config::clusters(source, &mut out);
     lint::warnings(source, table.as_ref(), &mut out);
     out.sort_by_key(|d| !d.is_error());
     out

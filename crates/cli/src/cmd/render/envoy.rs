@@ -13,7 +13,7 @@
 //!   buffer up to 8 MiB per connection (bodies the filters check are buffered whole).
 
 use super::hold;
-use crate::gateway::{Address, RouteSpec, Source};
+use crate::gateway::{Address, ClusterSpec, RouteSpec, Source};
 use serde_json::{json, Map, Value};
 
 /// The request hold's limit: the account filter's default request body limit (1 MiB).
@@ -22,33 +22,64 @@ pub const REQUEST_BUFFER_BYTES: u64 = 1024 * 1024;
 /// Per-connection buffer limit of the listener and the backend cluster, in bytes.
 pub const BUFFER_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 
-const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+/// The type of an Envoy Wasm HTTP filter's configuration.
+pub const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 const STRING_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
+const TLS_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+/// Debian's (and most distributions') bundle of trusted certificate authorities.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 const ROUTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const HCM_TYPE: &str =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
+/// Replacements for parts of gateway.yaml's `envoy:` section, for a deployment whose
+/// Envoy sees the world differently from the demo's (e.g. inside a container). `None`
+/// keeps the gateway's value, so [`render`] (no override) gives the repository's envoy.yaml.
+#[derive(Debug, Default)]
+pub struct EnvoyOverrides {
+    /// Address the listener and the admin interface bind (their ports are kept).
+    pub bind_address: Option<String>,
+    /// The backend as a DNS name and port: the cluster resolves it (`STRICT_DNS`, IPv4).
+    pub backend_dns: Option<Address>,
+    /// Folder of the `.wasm` files as Envoy sees it.
+    pub wasm_dir: Option<String>,
+}
+
 /// The whole configuration as a value, keys in a fixed order.
 pub fn render(source: &Source) -> Result<Value, String> {
+    render_with(source, &EnvoyOverrides::default())
+}
+
+/// [`render`] with some of the `envoy:` section replaced by `overrides`.
+pub fn render_with(source: &Source, overrides: &EnvoyOverrides) -> Result<Value, String> {
     let envoy = &source.gateway.envoy;
+    let bind = |address: &Address| Address {
+        address: overrides
+            .bind_address
+            .clone()
+            .unwrap_or_else(|| address.address.clone()),
+        port: address.port,
+    };
+    let wasm_dir = overrides.wasm_dir.as_deref().unwrap_or(&envoy.wasm_dir);
     let mut http_filters = vec![hold::filter()];
     for name in source.gateway.filters.keys() {
         let config = source
             .filter_json(name)
             .ok_or_else(|| format!("filters.{name}: missing"))?;
         let text = serde_json::to_string(&config).map_err(|e| format!("filters.{name}: {e}"))?;
-        http_filters.push(wasm_filter(name, &envoy.wasm_dir, text));
+        http_filters.push(wasm_filter(name, wasm_dir, text));
     }
     http_filters.push(hold::request_filter(REQUEST_BUFFER_BYTES));
     http_filters
         .push(json!({"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}));
     let routes: Vec<Value> = source.gateway.routes.iter().map(route).collect();
     Ok(json!({
-        "admin": {"address": socket(&envoy.admin)},
+        "admin": {"address": socket(&bind(&envoy.admin))},
         "static_resources": {
             "listeners": [{
                 "name": "main",
-                "address": socket(&envoy.listener),
+                "address": socket(&bind(&envoy.listener)),
                 "per_connection_buffer_limit_bytes": BUFFER_LIMIT_BYTES,
                 "filter_chains": [{"filters": [{
                     "name": "envoy.filters.network.http_connection_manager",
@@ -65,24 +96,80 @@ pub fn render(source: &Source) -> Result<Value, String> {
                     },
                 }]}],
             }],
-            "clusters": [{
-                "name": "backend",
-                "type": "STATIC",
-                "connect_timeout": "2s",
-                "per_connection_buffer_limit_bytes": BUFFER_LIMIT_BYTES,
-                "load_assignment": {"cluster_name": "backend", "endpoints": [
-                    {"lb_endpoints": [{"endpoint": {"address": socket(&envoy.backend)}}]}
-                ]},
-            }],
+            "clusters": std::iter::once(backend_cluster(&envoy.backend, overrides.backend_dns.as_ref()))
+                .chain(envoy.clusters.iter().map(upstream_cluster))
+                .collect::<Vec<_>>(),
         },
     }))
+}
+
+/// The cluster every route forwards to: a fixed address (`STATIC`), or a DNS name
+/// resolved to IPv4 addresses (`STRICT_DNS`: every address of a scaled service is used).
+fn backend_cluster(backend: &Address, dns: Option<&Address>) -> Value {
+    let (kind, address) = match dns {
+        Some(dns) => ("STRICT_DNS", dns),
+        None => ("STATIC", backend),
+    };
+    let mut cluster = json!({
+        "name": "backend",
+        "type": kind,
+        "connect_timeout": "2s",
+        "per_connection_buffer_limit_bytes": BUFFER_LIMIT_BYTES,
+        "load_assignment": {"cluster_name": "backend", "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": socket(address)}}]}
+        ]},
+    });
+    if let (Some(_), Value::Object(fields)) = (dns, &mut cluster) {
+        fields.insert("dns_lookup_family".into(), json!("V4_ONLY"));
+    }
+    cluster
+}
+
+/// A cluster of `envoy.clusters`: a fixed IP (`STATIC`) or a name (`LOGICAL_DNS`, one
+/// connection target at a time, as Envoy advises for large external services), with TLS
+/// (system trust store, SNI and certificate name = the address) when asked.
+fn upstream_cluster(spec: &ClusterSpec) -> Value {
+    let is_ip = spec.address.parse::<std::net::IpAddr>().is_ok();
+    let address = Address {
+        address: spec.address.clone(),
+        port: spec.port,
+    };
+    let mut cluster = json!({
+        "name": spec.name,
+        "type": if is_ip { "STATIC" } else { "LOGICAL_DNS" },
+        "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": spec.name, "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": socket(&address)}}]}
+        ]},
+    });
+    if let (true, Value::Object(fields)) = (spec.tls, &mut cluster) {
+        let mut tls = json!({
+            "@type": TLS_TYPE,
+            "common_tls_context": {"validation_context": {
+                "trusted_ca": {"filename": SYSTEM_CA_FILE},
+            }},
+        });
+        if !is_ip {
+            tls["sni"] = json!(spec.address);
+            tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"] =
+                json!([{"san_type": "DNS", "matcher": {"exact": spec.address}}]);
+        }
+        fields.insert(
+            "transport_socket".into(),
+            json!({"name": "envoy.transport_sockets.tls", "typed_config": tls}),
+        );
+    }
+    cluster
 }
 
 fn socket(address: &Address) -> Value {
     json!({"socket_address": {"address": address.address, "port_value": address.port}})
 }
 
-fn wasm_filter(name: &str, wasm_dir: &str, configuration: String) -> Value {
+/// The HTTP filter entry running Portcullis filter `name` from `<wasm_dir>/<name>.wasm`
+/// with its JSON `configuration` (its `typed_config` is the whole Wasm configuration, as
+/// ECDS also delivers it).
+pub fn wasm_filter(name: &str, wasm_dir: &str, configuration: String) -> Value {
     let dir = wasm_dir.trim_end_matches('/');
     json!({
         "name": name,

@@ -24,16 +24,8 @@
 //!   as `{}`. Empty maps are left out (every optional map defaults to empty); an empty
 //!   list is an error naming the field.
 
-use crate::gateway::{RouteSpec, Source};
+use crate::gateway::{ClusterSpec, RouteSpec, Source, ROUTE_TABLE_FILTERS};
 use serde_json::{json, Map, Value};
-
-/// The filters whose configuration takes a `routes` table keyed by route name.
-pub const ROUTE_TABLE_FILTERS: &[&str] = &[
-    "portcullis_jwt",
-    "portcullis_tenant",
-    "portcullis_authz",
-    "portcullis_accounts",
-];
 
 /// The filters that read the response body; on Kong they end the chain, reversed.
 pub const RESPONSE_FILTERS: &[&str] = &["portcullis_redact", "portcullis_accounts"];
@@ -51,6 +43,7 @@ pub fn render(source: &Source) -> Result<Value, String> {
             .filter_json(name)
             .ok_or_else(|| format!("filters.{name}: missing"))?;
         let config = lua_safe(&config, &format!("filters.{name}"))?;
+        let config = with_kong_upstreams(config, &source.gateway.envoy.clusters);
         globals.push((name, config));
     }
     let count = source.gateway.routes.len();
@@ -71,6 +64,21 @@ pub fn render(source: &Source) -> Result<Value, String> {
     }))
 }
 
+/// Kong has no clusters: a provider's `remote_jwks.cluster` becomes the `host:port` of
+/// the `envoy.clusters` entry it names (nginx resolves and connects to it).
+fn with_kong_upstreams(mut config: Value, clusters: &[ClusterSpec]) -> Value {
+    let providers = config.get_mut("providers").and_then(Value::as_array_mut);
+    for provider in providers.into_iter().flatten() {
+        let Some(Value::String(cluster)) = provider.pointer_mut("/remote_jwks/cluster") else {
+            continue;
+        };
+        if let Some(spec) = clusters.iter().find(|c| &c.name == cluster) {
+            *cluster = format!("{}:{}", spec.address, spec.port);
+        }
+    }
+    config
+}
+
 /// The filters in Kong chain order: request-side filters as listed, then the filters
 /// that read the response body, reversed.
 pub fn chain_order<'a>(listed: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -83,7 +91,7 @@ pub fn chain_order<'a>(listed: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 }
 
 fn route(spec: &RouteSpec, priority: usize, globals: &[(&str, Value)]) -> Result<Value, String> {
-    let entry = route_entry(spec);
+    let entry = spec.table_entry();
     let filters: Vec<Value> = globals
         .iter()
         .map(|(name, global)| {
@@ -104,19 +112,6 @@ fn route(spec: &RouteSpec, priority: usize, globals: &[(&str, Value)]) -> Result
         "preserve_host": true,
         "filter_chains": [{"name": format!("portcullis-{}", spec.name), "filters": filters}],
     }))
-}
-
-/// The route's settings as a route-table entry, `None` when it declares nothing.
-fn route_entry(spec: &RouteSpec) -> Option<Value> {
-    let mut entry = Map::new();
-    for (key, value) in spec.metadata() {
-        if key == "shadow" {
-            entry.insert(key.into(), Value::Bool(true));
-        } else {
-            entry.insert(key.into(), Value::String(value));
-        }
-    }
-    (!entry.is_empty()).then_some(Value::Object(entry))
 }
 
 /// The route's match as a Kong regex path (`~/...`). Kong anchors it at the start; the
