@@ -198,7 +198,14 @@ def test_percent_encoded_own_account_is_decoded_by_envoy_before_the_check(demo, 
 ROUTES = [
     route("by-query", "/q/items", "GET: authenticated", account="query:account_id"),
     route("by-header", "/h/items", "GET: authenticated", account="header:x-account-id"),
-    route("by-body", "/b/items", "POST: authenticated", account="body:account.id"),
+    # `request_hold`: the marker `portcullis render envoy` puts on a route with the buffer
+    # on; the account filter refuses a body account on a route without it.
+    route("by-body", "/b/items", "POST: authenticated", account="body:account.id", request_hold="true"),
+    # A hand-written route that forgets the request hold (buffer off, no marker).
+    dict(route("unheld-body", "/u/items", "POST: authenticated", account="body:account.id"),
+         typed_per_filter_config={"envoy.filters.http.buffer": {
+             "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+             "disabled": True}}),
 ]
 
 
@@ -297,6 +304,16 @@ def test_foreign_missing_or_unreadable_body_field_is_refused_before_the_backend(
     status, _, mark = call(gw, "/b/items", demo_token, method="POST", body=body,
                            headers=[("content-type", "application/json")])
     assert status == 403
+    assert reached(backend, mark) == []
+
+
+def test_body_account_route_without_the_request_hold_is_refused_with_500_before_the_backend(
+        gw, backend, demo_token):
+    body = b'{"account": {"id": "demostore"}}'
+    status, payload, mark = call(gw, "/u/items", demo_token, method="POST", body=body,
+                                 headers=[("content-type", "application/json")])
+    assert status == 500
+    assert json.loads(payload)["error"] == "request_hold_missing"
     assert reached(backend, mark) == []
 
 

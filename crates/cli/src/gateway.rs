@@ -77,9 +77,14 @@ pub struct ClusterSpec {
     pub address: String,
     /// TCP port.
     pub port: u16,
-    /// Speak TLS to it, with the address as SNI when it is a name.
+    /// Speak TLS to it: the certificate must name the address (SNI too when it is a
+    /// name). Without TLS, a cluster off the loopback is warned about by `check`.
     #[serde(default)]
     pub tls: bool,
+    /// The certificate authorities TLS trusts, as a file Envoy reads; default: the
+    /// system bundle `/etc/ssl/certs/ca-certificates.crt`.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 /// A socket address.

@@ -140,3 +140,15 @@ fn a_remote_jwks_cluster_that_is_not_declared_is_an_error_naming_the_provider() 
     );
     assert!(text.contains("no cluster `acounts`"), "{text}");
 }
+
+#[test]
+fn a_key_set_fetched_in_clear_text_from_another_host_warns_naming_the_cluster() {
+    let output = check(&fixture("remote-jwks.gateway.yaml"), &[]);
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("warning: envoy.clusters[accounts].tls: keys fetched in clear text"),
+        "{text}"
+    );
+    assert!(!text.contains("envoy.clusters[keycloak].tls"), "{text}");
+}

@@ -249,3 +249,30 @@ fn rendering_again_moves_new_files_into_place() {
         "{names:?}"
     );
 }
+
+#[test]
+fn bootstrap_keeps_only_the_request_hold_marker_of_the_route_metadata() {
+    let out = scratch("request-hold").join("ecds");
+    let gateway = repo().join("crates/cli/tests/fixtures/request-hold.gateway.yaml");
+    let output = portcullis(&[
+        "render",
+        "ecds",
+        "--gateway",
+        gateway.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let bootstrap = yaml(&out.join("envoy.yaml"));
+    let routes = hcm(&bootstrap)["route_config"]["virtual_hosts"][0]["routes"]
+        .as_sequence()
+        .unwrap();
+    let transfer = routes.iter().find(|r| r["name"] == "transfer").unwrap();
+    let expected: Value =
+        serde_yaml::from_str("filter_metadata: {portcullis: {request_hold: 'true'}}").unwrap();
+    assert_eq!(transfer["metadata"], expected);
+    assert!(transfer["typed_per_filter_config"]["envoy.filters.http.buffer"].is_null());
+    let others: Vec<_> = routes.iter().filter(|r| r["name"] != "transfer").collect();
+    assert_eq!(others.len(), 2);
+    assert!(others.iter().all(|r| r["metadata"].is_null()));
+}

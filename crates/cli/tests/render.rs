@@ -198,7 +198,7 @@ fn declared_clusters_are_rendered_for_remote_jwks_with_tls_to_named_hosts() {
 
 #[test]
 fn on_kong_a_remote_jwks_cluster_becomes_the_declared_host_and_port() {
-    let config = rendered_fixture("kong", "remote-jwks.gateway.yaml");
+    let config = rendered_fixture("kong", "kong-remote-jwks.gateway.yaml");
     let route = &config["services"][0]["routes"][0];
     let jwt = route["filter_chains"][0]["filters"]
         .as_sequence()
@@ -209,10 +209,101 @@ fn on_kong_a_remote_jwks_cluster_becomes_the_declared_host_and_port() {
     let providers = &jwt["config"]["providers"];
     assert_eq!(
         providers[0]["remote_jwks"]["cluster"].as_str(),
-        Some("keycloak.example.com:443")
+        Some("[fd00::7]:8443")
     );
     assert_eq!(
         providers[1]["remote_jwks"]["cluster"].as_str(),
         Some("10.0.0.7:8081")
     );
+}
+
+#[test]
+fn on_kong_a_tls_remote_jwks_cluster_is_refused_naming_it() {
+    let output = portcullis(&[
+        "render",
+        "kong",
+        "--gateway",
+        &fixture("remote-jwks.gateway.yaml"),
+    ]);
+    assert_ne!(code(&output), 0);
+    assert!(
+        stderr(&output).contains("envoy.clusters[keycloak].tls"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn tls_to_an_ip_address_checks_the_certificate_names_that_address() {
+    let mut text =
+        std::fs::read_to_string(common::repo().join(fixture("remote-jwks.gateway.yaml"))).unwrap();
+    text = text.replace(
+        "    port: 8081\n",
+        "    port: 8081\n    tls: true\n    ca_file: /etc/idp/ca.pem\n",
+    );
+    let dir = std::env::temp_dir().join(format!("portcullis-tls-ip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gateway = dir.join("gateway.yaml");
+    std::fs::write(&gateway, text).unwrap();
+    let output = portcullis(&["render", "envoy", "--gateway", gateway.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let config: Value = serde_yaml::from_str(&stdout(&output)).unwrap();
+    let tls = &cluster(&config, "accounts")["transport_socket"]["typed_config"];
+    let validation = &tls["common_tls_context"]["validation_context"];
+    assert_eq!(
+        validation["trusted_ca"]["filename"].as_str(),
+        Some("/etc/idp/ca.pem")
+    );
+    let san = &validation["match_typed_subject_alt_names"][0];
+    assert_eq!(san["san_type"].as_str(), Some("IP_ADDRESS"));
+    assert_eq!(san["matcher"]["exact"].as_str(), Some("10.0.0.7"));
+    assert!(tls.get("sni").is_none(), "no SNI for an address");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Route names of a rendered Envoy configuration matching `keep`.
+fn route_names(config: &Value, keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["route_config"]["virtual_hosts"][0]["routes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn request_hold_marker_is_on_exactly_the_routes_with_the_buffer() {
+    let config = rendered_fixture("envoy", "request-hold.gateway.yaml");
+    let buffered = route_names(&config, |r| {
+        r["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"].as_bool()
+            != Some(true)
+    });
+    let marked = route_names(&config, |r| {
+        !r["metadata"]["filter_metadata"]["portcullis"]["request_hold"].is_null()
+    });
+    assert_eq!(buffered, ["transfer"]);
+    assert_eq!(marked, buffered);
+    let transfer = route_names(&config, |r| {
+        r["metadata"]["filter_metadata"]["portcullis"]["request_hold"].as_str() == Some("true")
+    });
+    assert_eq!(
+        transfer,
+        ["transfer"],
+        "the marker is the leaf string \"true\""
+    );
+}
+
+#[test]
+fn repository_envoy_yaml_marks_exactly_its_buffered_routes() {
+    let config = rendered();
+    let marked = route_names(&config, |r| {
+        !r["metadata"]["filter_metadata"]["portcullis"]["request_hold"].is_null()
+    });
+    let buffered = route_names(&config, |r| {
+        r["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"].as_bool()
+            != Some(true)
+    });
+    assert_eq!(marked, buffered);
 }

@@ -71,6 +71,15 @@ fn request(
     host
 }
 
+/// A POST on the body-account route of an Envoy route that holds requests until the body
+/// was checked (the `request_hold` marker `portcullis render envoy` puts with the buffer).
+fn held_body_request() -> MockHost {
+    request(HostKind::Envoy, "by-body", "POST", "/items", &["demostore"]).with_property(
+        "xds.route_metadata.filter_metadata.portcullis.request_hold",
+        b"true",
+    )
+}
+
 fn get(route: &str, path: &str) -> MockHost {
     request(HostKind::Envoy, route, "GET", path, &["demostore"])
 }
@@ -351,7 +360,7 @@ fn header_of_the_caller_passes_and_foreign_or_repeated_is_refused() {
 fn body_location_waits_for_the_body_then_checks_it() {
     let f = filter();
     let body = br#"{"account":{"id":"demostore"},"n":1}"#;
-    let mut h = request(HostKind::Envoy, "by-body", "POST", "/items", &["demostore"]);
+    let mut h = held_body_request();
     h.request_body = body.to_vec();
     let mut stream = Default::default();
     // The headers go on (paused request headers would never get the body on Envoy); the
@@ -383,7 +392,7 @@ fn foreign_missing_or_invalid_body_account_is_refused() {
         br#"{"account":{"id":"demostore"}"#,
         b"",
     ] {
-        let mut h = request(HostKind::Envoy, "by-body", "POST", "/items", &["demostore"]);
+        let mut h = held_body_request();
         h.request_body = body.to_vec();
         let mut stream = Default::default();
         assert_eq!(
@@ -406,7 +415,7 @@ fn foreign_missing_or_invalid_body_account_is_refused() {
 #[test]
 fn body_location_without_a_body_is_refused() {
     let f = filter();
-    let mut h = request(HostKind::Envoy, "by-body", "POST", "/items", &["demostore"]);
+    let mut h = held_body_request();
     let mut stream = Default::default();
     assert_eq!(
         f.on_request_headers(&mut stream, &mut h, true),
@@ -419,7 +428,7 @@ fn body_location_without_a_body_is_refused() {
 #[test]
 fn request_body_over_the_limit_is_refused_before_the_end() {
     let f = filter();
-    let mut h = request(HostKind::Envoy, "by-body", "POST", "/items", &["demostore"]);
+    let mut h = held_body_request();
     h.request_body = vec![b' '; 100];
     let mut stream = Default::default();
     assert_eq!(

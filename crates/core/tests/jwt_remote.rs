@@ -349,3 +349,22 @@ fn a_failed_key_set_fetch_rediscovers_and_keeps_the_last_good_keys() {
         "/realms/acme/.well-known/openid-configuration"
     );
 }
+
+#[test]
+fn with_an_internal_authority_the_jwks_uri_is_still_checked_against_the_issuers_host() {
+    let config = RemoteJwksConfig {
+        path: None,
+        openid_discovery: true,
+        authority: Some("idp.internal".into()),
+        ..config()
+    };
+    let mut s = RemoteKeys::new(RemoteSource::compile(&config, ISSUER).unwrap());
+    let req = s.poll(T0).unwrap();
+    assert_eq!(header(&req, ":authority"), "idp.internal");
+    let out = s.on_response(
+        T0,
+        Some(200),
+        &document("https://idp.example.com/realms/acme/certs"),
+    );
+    assert!(matches!(out, FetchOutcome::Discovered { .. }), "{out:?}");
+}

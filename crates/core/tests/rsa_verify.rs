@@ -331,3 +331,13 @@ proptest! {
         prop_assert!(!f.key.verify(ALGS[alg].0, MESSAGE, &signature));
     }
 }
+
+#[test]
+fn a_key_set_refuses_rsa_keys_under_2048_bits() {
+    // RFC 7518 section 3.3: RS* and PS* keys MUST be 2048 bits or larger.
+    let jwk: Value = serde_json::from_str(&read("rsa-1024.jwk.json")).unwrap();
+    let err = KeySet::from_jwks(&json!({"keys": [jwk]})).err().unwrap();
+    assert!(err.to_string().contains("under 2048 bits"), "{err}");
+    let jwk: Value = serde_json::from_str(&read("rsa-2048.jwk.json")).unwrap();
+    assert!(KeySet::from_jwks(&json!({"keys": [jwk]})).is_ok());
+}

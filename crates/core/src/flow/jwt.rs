@@ -268,7 +268,7 @@ impl JwtFilter {
         if let (TokenSource::Header { name, .. }, false) = (source, self.config.forward_token) {
             host.set_request_header(name, None).map_err(host_err)?;
         }
-        host.set_property(IDENTITY_PROPERTY, &identity.to_bytes())
+        host.set_property(IDENTITY_PROPERTY, verified.identity_bytes())
             .map_err(host_err)?;
         host.count("portcullis_jwt_verified");
         Ok(())

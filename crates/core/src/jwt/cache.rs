@@ -175,15 +175,15 @@ mod tests {
     use serde_json::Map;
 
     fn verified(sub: &str) -> Rc<Verified> {
-        Rc::new(Verified {
-            identity: Identity {
+        Rc::new(Verified::new(
+            Identity {
                 provider: "p".into(),
                 issuer: "iss".into(),
                 subject: Some(sub.into()),
                 claims: Map::new(),
             },
-            expires_at: Some(2000),
-        })
+            Some(2000),
+        ))
     }
 
     fn subject(v: Option<Rc<Verified>>) -> Option<String> {

@@ -3,7 +3,7 @@
 //! document's `jwks_uri` gives the key set's location.
 //!
 //! The gateway can only reach the cluster the configuration names, so the `jwks_uri` must
-//! point at the same authority the document was fetched from; anything else is refused
+//! point at the issuer's own host (the document's host); anything else is refused
 //! with a reason rather than followed (an issuer's document must not be able to send the
 //! gateway elsewhere). The document's `issuer` must equal the configured issuer exactly
 //! (section 4.3), which guards against a document served for another realm.
@@ -13,8 +13,9 @@ use serde::Deserialize;
 /// Where an issuer's discovery document is: the `:authority` (host and port of the
 /// issuer URL) and the path (`<issuer path>/.well-known/openid-configuration`).
 pub fn document_location(issuer: &str) -> Result<(String, String), String> {
-    let (_, rest) = split_scheme(issuer)
-        .ok_or_else(|| format!("issuer `{issuer}`: discovery needs an https:// issuer URL"))?;
+    let (_, rest) = split_scheme(issuer).ok_or_else(|| {
+        format!("issuer `{issuer}`: discovery needs an https:// (or http://) issuer URL")
+    })?;
     let (authority, path) = split_authority(rest);
     if authority.is_empty() || path.contains(['?', '#']) {
         return Err(format!(
@@ -35,9 +36,11 @@ struct Document {
     jwks_uri: Option<String>,
 }
 
-/// The JWKS request path (path and query of `jwks_uri`) from a discovery document fetched
-/// from `authority` for `issuer`; the error says what is wrong with the document.
-pub fn jwks_path(body: &[u8], issuer: &str, authority: &str) -> Result<String, String> {
+/// The JWKS request path (path and query of `jwks_uri`) from `issuer`'s discovery
+/// document, whose `jwks_uri` must be on the issuer's host; the error says what is wrong
+/// with the document.
+pub fn jwks_path(body: &[u8], issuer: &str) -> Result<String, String> {
+    let (authority, _) = document_location(issuer)?;
     let document: Document = serde_json::from_slice(body)
         .map_err(|_| "openid configuration: not a JSON object".to_string())?;
     match document.issuer.as_deref() {
@@ -51,7 +54,7 @@ pub fn jwks_path(body: &[u8], issuer: &str, authority: &str) -> Result<String, S
     let (_, rest) = split_scheme(&uri)
         .ok_or_else(|| "openid configuration: `jwks_uri` is not an http(s) URL".to_string())?;
     let (found, path) = split_authority(rest);
-    if !found.eq_ignore_ascii_case(authority) {
+    if !found.eq_ignore_ascii_case(&authority) {
         return Err(format!(
             "openid configuration: `jwks_uri` is on another host than `{authority}` \
              (set remote_jwks.path and a cluster for it instead)"
@@ -118,7 +121,7 @@ mod tests {
         let doc = br#"{"issuer": "https://kc.example.com/realms/acme",
             "jwks_uri": "https://KC.example.com/realms/acme/certs?v=2#frag"}"#;
         assert_eq!(
-            jwks_path(doc, "https://kc.example.com/realms/acme", "kc.example.com").unwrap(),
+            jwks_path(doc, "https://kc.example.com/realms/acme").unwrap(),
             "/realms/acme/certs?v=2"
         );
     }
@@ -126,18 +129,18 @@ mod tests {
     #[test]
     fn a_document_for_another_issuer_is_refused() {
         let doc = br#"{"issuer": "https://kc.example.com/realms/other", "jwks_uri": "https://kc.example.com/certs"}"#;
-        let err = jwks_path(doc, "https://kc.example.com/realms/acme", "kc.example.com");
+        let err = jwks_path(doc, "https://kc.example.com/realms/acme");
         assert!(err.unwrap_err().contains("issuer"));
     }
 
     #[test]
     fn jwks_uri_on_another_host_is_refused() {
         let doc = br#"{"issuer": "https://a.example", "jwks_uri": "https://evil.example/certs"}"#;
-        assert!(jwks_path(doc, "https://a.example", "a.example")
+        assert!(jwks_path(doc, "https://a.example")
             .unwrap_err()
             .contains("another host"));
         let doc = br#"{"issuer": "https://a.example", "jwks_uri": "https://a.example.evil/certs"}"#;
-        assert!(jwks_path(doc, "https://a.example", "a.example").is_err());
+        assert!(jwks_path(doc, "https://a.example").is_err());
     }
 
     #[test]
@@ -150,7 +153,7 @@ mod tests {
             br#"{"issuer": "https://a.example", "jwks_uri": 7}"#,
             br#"{"issuer": "https://a.example", "jwks_uri": "ftp://a.example/certs"}"#,
         ] {
-            let result = jwks_path(doc, "https://a.example", "a.example");
+            let result = jwks_path(doc, "https://a.example");
             assert!(result.is_err(), "{}", String::from_utf8_lossy(doc));
         }
     }

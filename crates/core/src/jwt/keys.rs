@@ -50,6 +50,11 @@ pub struct KeySet {
     by_kid: HashMap<String, usize>,
 }
 
+/// The shortest RSA modulus a key set may hold: RFC 7518 (sections 3.3 and 3.5) says a
+/// key of 2048 bits or larger MUST be used with RS* and PS*; shorter ones can be factored
+/// by a determined attacker, who could then sign any token.
+pub const MIN_RSA_BITS: usize = 2048;
+
 /// One JWK as a verification key: `alg`, when the JWK pins one, must be a signature
 /// algorithm the key can verify.
 fn key_from_jwk(index: usize, jwk: &Value) -> Result<Key, KeyError> {
@@ -70,6 +75,14 @@ fn key_from_jwk(index: usize, jwk: &Value) -> Result<Key, KeyError> {
         reason,
     };
     let key = VerifyingKey::from_jwk(jwk).map_err(bad)?;
+    if let VerifyingKey::Rsa(rsa) = &key {
+        if rsa.key.bits() < MIN_RSA_BITS {
+            return Err(bad(format!(
+                "RSA `n` has {} bits: keys under {MIN_RSA_BITS} bits are refused (RFC 7518 section 3.3)",
+                rsa.key.bits()
+            )));
+        }
+    }
     let alg = match jwk.get("alg") {
         None => None,
         Some(Value::String(a)) => Some(

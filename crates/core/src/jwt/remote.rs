@@ -389,7 +389,7 @@ impl RemoteKeys {
         let JwksLocation::Discovery { issuer, .. } = &self.source.location else {
             return self.fail(now, "no key set path".into());
         };
-        match discovery::jwks_path(body, issuer, &self.source.authority) {
+        match discovery::jwks_path(body, issuer) {
             Ok(path) => {
                 self.jwks_path = Some(path.clone());
                 self.next_due = now;

@@ -202,6 +202,11 @@ impl RsaPublicKey {
         })
     }
 
+    /// Length of the modulus in bits.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
     /// Checks `signature` over `message` with this padding and hash. False for any
     /// mismatch, including a signature not exactly as long as the modulus or not below it.
     pub fn verify(&self, padding: Padding, hash: Hash, message: &[u8], signature: &[u8]) -> bool {

@@ -127,6 +127,26 @@ pub struct Verified {
     pub identity: Identity,
     /// `exp`, when present (bounds any cache entry).
     pub expires_at: Option<u64>,
+    /// The identity as later filters read it, serialised once: a cache hit hands these
+    /// bytes on instead of serialising again (≈ 8 µs per request in Envoy).
+    identity_bytes: Vec<u8>,
+}
+
+impl Verified {
+    /// A verified identity, valid until `expires_at`.
+    pub fn new(identity: Identity, expires_at: Option<u64>) -> Self {
+        let identity_bytes = identity.to_bytes();
+        Verified {
+            identity,
+            expires_at,
+            identity_bytes,
+        }
+    }
+
+    /// [`Identity::to_bytes`] of the identity.
+    pub fn identity_bytes(&self) -> &[u8] {
+        &self.identity_bytes
+    }
 }
 
 fn parse_algorithm(name: &str) -> Result<Algorithm, JwtError> {
@@ -367,15 +387,15 @@ impl CompiledJwt {
             None => None,
         };
         Ok((
-            Verified {
-                identity: Identity {
+            Verified::new(
+                Identity {
                     provider: provider.name.clone(),
                     issuer: provider.issuer.clone(),
                     subject,
                     claims: parsed.claims,
                 },
                 expires_at,
-            },
+            ),
             index,
         ))
     }

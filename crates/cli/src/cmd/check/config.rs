@@ -232,15 +232,33 @@ pub fn clusters(source: &Source, out: &mut Vec<Diagnostic>) {
     let text = &source.file.text;
     let mut known = HashSet::from(["backend"]);
     for cluster in &source.gateway.envoy.clusters {
+        let line = find_text(text, 0, &format!("name: {}", cluster.name));
+        let field = |key: &str| format!("envoy.clusters[{}].{key}", cluster.name);
         if !known.insert(cluster.name.as_str()) {
-            let line = find_text(text, 0, &format!("name: {}", cluster.name));
-            let field = format!("envoy.clusters[{}].name", cluster.name);
             out.push(Diagnostic::error(
                 &file,
                 line,
-                field,
+                field("name"),
                 "cluster name used twice",
             ));
+        }
+        if cluster.port == 0 {
+            out.push(Diagnostic::error(
+                &file,
+                line,
+                field("port"),
+                "must be 1 to 65535",
+            ));
+        }
+        let loopback = cluster.address == "localhost"
+            || cluster
+                .address
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !cluster.tls && !loopback {
+            let message = "keys fetched in clear text from another host: anyone on the path \
+                           could serve their own (set `tls: true`)";
+            out.push(Diagnostic::warning(&file, line, field("tls"), message));
         }
     }
     let providers = source
@@ -256,7 +274,13 @@ pub fn clusters(source: &Source, out: &mut Vec<Diagnostic>) {
         else {
             continue;
         };
-        if !known.contains(cluster) {
+        if cluster == "backend" {
+            let line = find_text(text, 0, &format!("cluster: {cluster}"));
+            let field = format!("filters.portcullis_jwt.providers[{index}].remote_jwks.cluster");
+            let message = "the keys come from the backend the filters protect: declare the \
+                           identity provider under envoy.clusters";
+            out.push(Diagnostic::warning(&file, line, field, message));
+        } else if !known.contains(cluster) {
             let line = find_text(text, 0, &format!("cluster: {cluster}"));
             let field = format!("filters.portcullis_jwt.providers[{index}].remote_jwks.cluster");
             let message = format!("no cluster `{cluster}`: declare it under envoy.clusters");

@@ -86,7 +86,8 @@ pub fn run(args: &ExplainArgs) -> Result<Status, String> {
     if let Some((spec, matcher)) = &route {
         host.properties
             .insert("xds.route_name".into(), spec.name.clone().into_bytes());
-        for (key, value) in spec.metadata() {
+        // The metadata the rendered Envoy route carries (the request hold's marker too).
+        for (key, value) in crate::cmd::render::hold::route_metadata(spec) {
             let property = format!("xds.route_metadata.filter_metadata.portcullis.{key}");
             host.properties.insert(property, value.into_bytes());
         }

@@ -94,11 +94,11 @@ impl Report {
 
     /// The route the request is on.
     pub fn route(&mut self, spec: &RouteSpec, matcher: &Matcher) {
-        let metadata: serde_json::Map<String, Value> = spec
-            .metadata()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .collect();
+        let metadata: serde_json::Map<String, Value> =
+            crate::cmd::render::hold::route_metadata(spec)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v)))
+                .collect();
         self.route = json!({"name": spec.name, "match": matcher.describe(), "metadata": metadata});
     }
 

@@ -6,8 +6,9 @@
 //! - `envoy.yaml` is the bootstrap of `portcullis render envoy` (same listener, hold
 //!   filters, routes and cluster) with three changes: each Portcullis filter is a
 //!   `config_discovery` entry reading `<config dir>/<name>.yaml` (the folder watched for
-//!   files moved into it); the routes carry no Portcullis metadata; and a `node` (ECDS
-//!   needs a node id and cluster).
+//!   files moved into it); the routes carry no Portcullis metadata but the request hold
+//!   marker (`request_hold: "true"` where the buffer filter is on, see
+//!   [`hold::route_metadata`]); and a `node` (ECDS needs a node id and cluster).
 //! - `config/<name>.yaml`, one per filter: a `DiscoveryResponse` (the format Envoy's
 //!   filesystem subscription reads) with one `TypedExtensionConfig` named after the
 //!   filter, holding the whole Wasm configuration: VM, code path, and the filter's JSON
@@ -19,8 +20,10 @@
 //!   that could disagree (a filter prefers its table but falls back to route metadata,
 //!   so stale metadata would decide for a route removed from the table). What stays in
 //!   the bootstrap: route names and matches, and the hold filters' per-route switches
-//!   (derived from the requirement; changing whether a route needs the response or
-//!   request hold means rendering and restarting with the new bootstrap).
+//!   with the request hold's marker (derived from the route's settings; changing whether
+//!   a route needs the response or request hold means rendering and restarting with the
+//!   new bootstrap: a pushed `body:` account on a route without the marker is refused
+//!   with 500 `request_hold_missing`).
 //! - Paths: the bootstrap names the configuration folder as written, `<--out-dir>/config`
 //!   (default `deploy/ecds/config`: run Envoy from the repository root, as for
 //!   `envoy.yaml`; an absolute `--out-dir` gives absolute paths). The `.wasm` files are
@@ -29,7 +32,7 @@
 //!   filters at `wasm_dir` (see `docs/ecds.md`): the kubelet updates a ConfigMap volume by
 //!   renaming a symlink in that folder, which is the move Envoy watches for.
 
-use super::{envoy, BundleArgs, BundleFile};
+use super::{envoy, hold, BundleArgs, BundleFile};
 use crate::gateway::Source;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -71,7 +74,7 @@ pub fn render(source: &Source, args: &BundleArgs) -> Result<Vec<BundleFile>, Str
     }
     for route in hcm_list(&mut bootstrap, "route_config/virtual_hosts/0/routes")? {
         if let Value::Object(route) = route {
-            route.shift_remove("metadata");
+            keep_only_request_hold(route);
         }
     }
     let mut with_node = Map::new();
@@ -87,6 +90,28 @@ pub fn render(source: &Source, args: &BundleArgs) -> Result<Vec<BundleFile>, Str
         },
     );
     Ok(files)
+}
+
+/// Removes a route's Portcullis settings from its metadata, keeping only the request hold
+/// marker: it says the route's buffer filter is on, which is the bootstrap's to say (the
+/// account filter refuses a `body:` account on a route without it). Alone it gives a
+/// filter no route settings to fall back to.
+fn keep_only_request_hold(route: &mut Map<String, Value>) {
+    let Some(metadata) = route.shift_remove("metadata") else {
+        return;
+    };
+    let marker = metadata
+        .pointer(&format!(
+            "/filter_metadata/portcullis/{}",
+            hold::REQUEST_HOLD_KEY
+        ))
+        .cloned();
+    if let Some(marker) = marker {
+        route.insert(
+            "metadata".into(),
+            json!({"filter_metadata": {"portcullis": {hold::REQUEST_HOLD_KEY: marker}}}),
+        );
+    }
 }
 
 /// A list inside the connection manager's configuration of the rendered bootstrap.

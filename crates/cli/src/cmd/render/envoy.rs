@@ -7,7 +7,8 @@
 //!   router ends the chain.
 //! - Each route forwards to the backend cluster and carries its Portcullis settings as
 //!   route metadata (`filter_metadata.portcullis.{requirement,account,response_accounts,
-//!   shadow}`), leaf strings as the filters read them.
+//!   shadow}`), leaf strings as the filters read them, plus `request_hold: "true"` on the
+//!   routes where the request hold (the buffer filter) is on (see [`hold::route_metadata`]).
 //! - The connection manager routes on a normalised path (`normalize_path`,
 //!   `merge_slashes`) and refuses encoded slashes; the listener and the backend cluster
 //!   buffer up to 8 MiB per connection (bodies the filters check are buffered whole).
@@ -127,7 +128,10 @@ fn backend_cluster(backend: &Address, dns: Option<&Address>) -> Value {
 
 /// A cluster of `envoy.clusters`: a fixed IP (`STATIC`) or a name (`LOGICAL_DNS`, one
 /// connection target at a time, as Envoy advises for large external services), with TLS
-/// (system trust store, SNI and certificate name = the address) when asked.
+/// when asked: the certificate must chain to `ca_file` (default: the system's trust
+/// store) and name the address (a DNS or IP subject alternative name), and a name is sent
+/// as SNI. Without the name check, any certificate from a public CA would do, and whoever
+/// answers on the path could serve their own keys.
 fn upstream_cluster(spec: &ClusterSpec) -> Value {
     let is_ip = spec.address.parse::<std::net::IpAddr>().is_ok();
     let address = Address {
@@ -143,16 +147,19 @@ fn upstream_cluster(spec: &ClusterSpec) -> Value {
         ]},
     });
     if let (true, Value::Object(fields)) = (spec.tls, &mut cluster) {
+        let ca_file = spec.ca_file.as_deref().unwrap_or(SYSTEM_CA_FILE);
+        let san_type = if is_ip { "IP_ADDRESS" } else { "DNS" };
         let mut tls = json!({
             "@type": TLS_TYPE,
             "common_tls_context": {"validation_context": {
-                "trusted_ca": {"filename": SYSTEM_CA_FILE},
+                "trusted_ca": {"filename": ca_file},
+                "match_typed_subject_alt_names": [
+                    {"san_type": san_type, "matcher": {"exact": spec.address}}
+                ],
             }},
         });
         if !is_ip {
             tls["sni"] = json!(spec.address);
-            tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"] =
-                json!([{"san_type": "DNS", "matcher": {"exact": spec.address}}]);
         }
         fields.insert(
             "transport_socket".into(),
@@ -214,8 +221,7 @@ fn route(spec: &RouteSpec) -> Value {
     if !per_filter.is_empty() {
         out.insert("typed_per_filter_config".into(), Value::Object(per_filter));
     }
-    let metadata: Map<String, Value> = spec
-        .metadata()
+    let metadata: Map<String, Value> = hold::route_metadata(spec)
         .into_iter()
         .map(|(key, value)| (key.to_string(), Value::String(value)))
         .collect();

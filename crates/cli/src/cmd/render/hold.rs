@@ -12,6 +12,7 @@
 //! declare no response account paths.
 
 use crate::gateway::RouteSpec;
+pub use portcullis_core::flow::accounts::REQUEST_HOLD_KEY;
 use portcullis_core::route::{Requirement, RouteRequirement};
 use serde_json::{json, Value};
 
@@ -78,11 +79,28 @@ pub fn request_filter(max_request_bytes: u64) -> Value {
     })
 }
 
+/// Whether the route gets the request hold: its account id is in the request body.
+pub fn holds_request(spec: &RouteSpec) -> bool {
+    spec.account
+        .as_deref()
+        .is_some_and(|a| a.trim_start().starts_with("body:"))
+}
+
 /// Per-route configuration disabling the request hold where no body account is read.
 pub fn request_per_route(spec: &RouteSpec) -> Option<Value> {
-    let reads_body = spec
-        .account
-        .as_deref()
-        .is_some_and(|a| a.trim_start().starts_with("body:"));
-    (!reads_body).then(|| json!({"@type": BUFFER_PER_ROUTE_TYPE, "disabled": true}))
+    (!holds_request(spec)).then(|| json!({"@type": BUFFER_PER_ROUTE_TYPE, "disabled": true}))
+}
+
+/// The route's Portcullis metadata as rendered on an Envoy route: its settings
+/// ([`RouteSpec::metadata`]) and, where the request hold is on, the marker
+/// `request_hold: "true"`. The account filter refuses a `body:` account on an Envoy route
+/// without the marker (500 `request_hold_missing`): the route table can change at run
+/// time (ECDS) while the routes' buffer switches cannot, and a request on a route
+/// without the buffer would reach the backend before its body was checked.
+pub fn route_metadata(spec: &RouteSpec) -> Vec<(&'static str, String)> {
+    let mut out = spec.metadata();
+    if holds_request(spec) {
+        out.push((REQUEST_HOLD_KEY, "true".to_string()));
+    }
+    out
 }

@@ -43,7 +43,7 @@ pub fn render(source: &Source) -> Result<Value, String> {
             .filter_json(name)
             .ok_or_else(|| format!("filters.{name}: missing"))?;
         let config = lua_safe(&config, &format!("filters.{name}"))?;
-        let config = with_kong_upstreams(config, &source.gateway.envoy.clusters);
+        let config = with_kong_upstreams(config, &source.gateway.envoy.clusters)?;
         globals.push((name, config));
     }
     let count = source.gateway.routes.len();
@@ -65,18 +65,33 @@ pub fn render(source: &Source) -> Result<Value, String> {
 }
 
 /// Kong has no clusters: a provider's `remote_jwks.cluster` becomes the `host:port` of
-/// the `envoy.clusters` entry it names (nginx resolves and connects to it).
-fn with_kong_upstreams(mut config: Value, clusters: &[ClusterSpec]) -> Value {
+/// the `envoy.clusters` entry it names (nginx resolves and connects to it; an IPv6
+/// address in brackets). Refused, naming the field: a TLS cluster (the filter's fetch
+/// sends no `:scheme`, so Kong would fetch the keys in clear text from a port meant for
+/// TLS) and the `backend` (on Kong it is not a name the fetch could resolve).
+fn with_kong_upstreams(mut config: Value, clusters: &[ClusterSpec]) -> Result<Value, String> {
     let providers = config.get_mut("providers").and_then(Value::as_array_mut);
-    for provider in providers.into_iter().flatten() {
+    for (index, provider) in providers.into_iter().flatten().enumerate() {
         let Some(Value::String(cluster)) = provider.pointer_mut("/remote_jwks/cluster") else {
             continue;
         };
-        if let Some(spec) = clusters.iter().find(|c| &c.name == cluster) {
-            *cluster = format!("{}:{}", spec.address, spec.port);
+        let field = format!("filters.portcullis_jwt.providers[{index}].remote_jwks.cluster");
+        let spec = clusters
+            .iter()
+            .find(|c| &c.name == cluster)
+            .ok_or_else(|| format!("{field}: `{cluster}` is not one of envoy.clusters"))?;
+        if spec.tls {
+            return Err(format!(
+                "envoy.clusters[{}].tls: Kong fetches keys over plain HTTP only (docs/kong.md)",
+                spec.name
+            ));
         }
+        *cluster = match spec.address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", spec.port),
+            _ => format!("{}:{}", spec.address, spec.port),
+        };
     }
-    config
+    Ok(config)
 }
 
 /// The filters in Kong chain order: request-side filters as listed, then the filters
