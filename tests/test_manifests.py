@@ -1,5 +1,6 @@
 """The Kubernetes manifests of deploy/istio and deploy/envoy-gateway, validated strictly
-against the CRD schemas in ../shared/schemas (Istio 1.30.3's WasmPlugin, Envoy Gateway
+against the CRD schemas of tests/fixtures/crds (copied from the project's ../shared/schemas,
+so that a clone alone runs the test: Istio 1.30.3's WasmPlugin, Envoy Gateway
 v1.9.0's EnvoyExtensionPolicy) the way the API server validates them under
 `kubectl apply --validate=strict`: see tests/harness/crd.py for exactly what is and is
 not checked. In short: unknown and duplicate fields refused (metadata, apiVersion and kind
@@ -26,7 +27,7 @@ import yaml
 from harness.crd import group_of, load_crds, load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = ROOT / "tests" / "fixtures" / "crds"
 BUNDLES = [ROOT / "deploy" / "istio", ROOT / "deploy" / "envoy-gateway"]
 FIXTURES = ROOT / "tests" / "fixtures" / "manifests"
 
@@ -43,7 +44,7 @@ WITHOUT_SCHEMA = {
 
 @pytest.fixture(scope="module")
 def crds():
-    assert SCHEMAS.is_dir(), f"{SCHEMAS} is missing (the CRD schemas sit beside the repository)"
+    assert SCHEMAS.is_dir(), f"{SCHEMAS} is missing"
     found = load_crds(SCHEMAS)
     assert {kind for _, kind in found} == {"WasmPlugin", "EnvoyExtensionPolicy"}
     return found

@@ -1,5 +1,5 @@
 //! `portcullis render envoy-gateway`: the demo gateway for Envoy Gateway (the CRD schema in
-//! `../shared/schemas` is v1.9.0's), in `deploy/envoy-gateway/`. How to deploy:
+//! `tests/fixtures/crds` holds v1.9.0's), in `deploy/envoy-gateway/`. How to deploy:
 //! `docs/deploying.md`.
 //!
 //! - `gateway.yaml`: a GatewayClass for Envoy Gateway's controller, a Gateway with one
