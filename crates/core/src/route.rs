@@ -34,6 +34,11 @@ pub struct RouteEntry {
     /// Shadow (dry-run) mode: authorization denials are logged and counted, not enforced.
     #[serde(default)]
     pub shadow: bool,
+    /// On Istio, the VirtualService (`<namespace>/<name>`) this route must come from: route
+    /// names are not namespaced on an ingress gateway, so another namespace's route of the
+    /// same name must not get these settings (the route is then treated as unknown).
+    #[serde(default)]
+    pub istio_virtual_service: Option<String>,
 }
 
 impl RouteEntry {

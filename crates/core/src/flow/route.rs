@@ -45,6 +45,13 @@ pub fn route_entry(
 ) -> Result<Option<RouteEntry>, super::HostError> {
     if let Some(name) = route_name(host) {
         if let Some(entry) = table.get(&name) {
+            if let Some(expected) = &entry.istio_virtual_service {
+                if !from_virtual_service(host, expected)? {
+                    // Same name, another VirtualService: not this route. No metadata
+                    // fallback either (Istio carries none of ours).
+                    return Ok(None);
+                }
+            }
             return Ok(Some(entry.clone()));
         }
     }
@@ -56,8 +63,31 @@ pub fn route_entry(
         account: metadata(host, "account")?,
         response_accounts: metadata(host, "response_accounts")?,
         shadow: metadata(host, "shadow")?.is_some_and(|v| v == "true"),
+        istio_virtual_service: None,
     };
     Ok((!entry.is_empty()).then_some(entry))
+}
+
+/// True when the route was made from VirtualService `expected` (`<namespace>/<name>`):
+/// Istio puts `/apis/networking.istio.io/<version>/namespaces/<namespace>/virtual-service/
+/// <name>` in the route's `istio.config` metadata.
+fn from_virtual_service(host: &dyn Host, expected: &str) -> Result<bool, super::HostError> {
+    let Some((namespace, name)) = expected.split_once('/') else {
+        return Ok(false);
+    };
+    let config = host.property(&[
+        "xds",
+        "route_metadata",
+        "filter_metadata",
+        "istio",
+        "config",
+    ])?;
+    let suffix = format!("/namespaces/{namespace}/virtual-service/{name}");
+    Ok(config
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .is_some_and(|config| {
+            config.starts_with("/apis/networking.istio.io/") && config.ends_with(&suffix)
+        }))
 }
 
 /// Compiles each distinct metadata string once per worker and shares the result: the

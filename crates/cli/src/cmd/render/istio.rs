@@ -86,7 +86,18 @@ pub fn render(source: &Source, args: &BundleArgs) -> Result<Vec<BundleFile>, Str
             authz_index += 1;
             ("AUTHZ", PRIORITY_STEP * (authz_count + 1 - authz_index))
         };
-        let config = k8s::filter_config(source, name, &|_, spec| vec![spec.name.clone()])?;
+        let mut config = k8s::filter_config(source, name, &|_, spec| vec![spec.name.clone()])?;
+        // Route names are not namespaced on an ingress gateway: each entry also names the
+        // VirtualService it belongs to, which the filters check against the route's
+        // `istio.config` metadata (crates/core/src/flow/route.rs).
+        let origin = format!("{}/{ROUTES_NAME}", deploy.namespace);
+        if let Some(Value::Object(table)) = config.get_mut("routes") {
+            for entry in table.values_mut() {
+                if let Value::Object(entry) = entry {
+                    entry.insert("istio_virtual_service".into(), json!(origin));
+                }
+            }
+        }
         check_struct_numbers(&config, &format!("filters.{name}"))?;
         let image = digests.image(&args.digests, &deploy.registry, name)?;
         plugins.push(json!({
