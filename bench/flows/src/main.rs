@@ -43,7 +43,7 @@ struct Setup {
 }
 
 fn setup() -> Res<Setup> {
-    let config: Value = serde_yaml::from_str(ENVOY_YAML).map_err(|e| format!("envoy.yaml: {e}"))?;
+    let config: Value = serde_saphyr::from_str(ENVOY_YAML).map_err(|e| format!("envoy.yaml: {e}"))?;
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     let filters = hcm["http_filters"]

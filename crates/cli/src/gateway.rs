@@ -248,7 +248,7 @@ impl Source {
     pub fn load(path: &Path) -> Result<Source, LoadError> {
         let file = TextFile::read(path).map_err(LoadError::Io)?;
         let gateway: Gateway =
-            serde_yaml::from_str(&file.text).map_err(|e| yaml_error(&file, &e))?;
+            crate::yaml::from_str(&file.text).map_err(|e| yaml_error(&file, e))?;
         let (policies_file, policies) = match &gateway.policies {
             None => (None, None),
             Some(relative) => {
@@ -258,8 +258,8 @@ impl Source {
                 let value: Value = if policies_file.text.trim().is_empty() {
                     Value::Object(Map::new())
                 } else {
-                    serde_yaml::from_str(&policies_file.text)
-                        .map_err(|e| yaml_error(&policies_file, &e))?
+                    crate::yaml::from_str(&policies_file.text)
+                        .map_err(|e| yaml_error(&policies_file, e))?
                 };
                 (Some(policies_file), Some(value))
             }
@@ -308,17 +308,11 @@ impl Source {
     }
 }
 
-fn yaml_error(file: &TextFile, err: &serde_yaml::Error) -> LoadError {
-    let message = err.to_string();
-    // serde_yaml appends " at line L column C"; the line goes in front instead.
-    let message = match message.rfind(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message,
-    };
+fn yaml_error(file: &TextFile, err: crate::yaml::YamlError) -> LoadError {
     LoadError::Invalid {
         file: file.shown(),
-        line: err.location().map(|l| l.line()),
-        message,
+        line: err.line,
+        message: err.message,
     }
 }
 

@@ -8,6 +8,7 @@ mod cmd;
 mod deploy;
 mod gateway;
 mod routes;
+mod yaml;
 
 use clap::{Parser, Subcommand};
 use cmd::Status;

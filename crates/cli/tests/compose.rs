@@ -5,7 +5,7 @@
 mod common;
 
 use common::{code, portcullis, repo, stderr};
-use serde_yaml::Value;
+use serde_json::Value;
 use std::path::PathBuf;
 
 const BUNDLE: &[&str] = &["compose.yaml", "envoy.yaml"];
@@ -22,7 +22,7 @@ fn scratch(name: &str) -> PathBuf {
 
 fn yaml(path: PathBuf) -> Value {
     let text = std::fs::read_to_string(&path).unwrap();
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn compose_envoy_yaml_differs_from_envoy_yaml_only_in_container_fields() {
     let listener = &mut resources["listeners"][0];
     listener["address"]["socket_address"]["address"] = "0.0.0.0".into();
     let hcm = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
-    for filter in hcm["http_filters"].as_sequence_mut().unwrap() {
+    for filter in hcm["http_filters"].as_array_mut().unwrap() {
         let name = filter["name"].as_str().unwrap().to_string();
         if name.starts_with("portcullis_") {
             let code = &mut filter["typed_config"]["config"]["vm_config"]["code"]["local"];

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{code, portcullis, repo, stderr, stdout};
-use serde_yaml::Value;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ fn rendered(name: &str) -> PathBuf {
 }
 
 fn yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn hcm(bootstrap: &Value) -> &Value {
@@ -114,7 +114,7 @@ fn committed_deploy_ecds_is_what_render_produces() {
 fn every_portcullis_filter_is_a_config_discovery_entry_in_chain_order() {
     let out = rendered("discovery");
     let bootstrap = yaml(&out.join("envoy.yaml"));
-    let filters = hcm(&bootstrap)["http_filters"].as_sequence().unwrap();
+    let filters = hcm(&bootstrap)["http_filters"].as_array().unwrap();
     let discovered: Vec<&str> = filters
         .iter()
         .filter(|f| !f["config_discovery"].is_null())
@@ -156,7 +156,7 @@ fn each_file_is_a_discovery_response_with_one_extension_named_after_its_filter()
             .as_str()
             .unwrap()
             .starts_with("sha256:"));
-        let resources = file["resources"].as_sequence().unwrap();
+        let resources = file["resources"].as_array().unwrap();
         assert_eq!(resources.len(), 1, "{name}");
         let resource = &resources[0];
         assert_eq!(
@@ -177,8 +177,8 @@ fn filter_files_carry_what_envoy_yaml_inlines_plus_the_route_table() {
     let out = rendered("same");
     let output = portcullis(&["render", "envoy"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let inline: Value = serde_yaml::from_str(&stdout(&output)).unwrap();
-    for filter in hcm(&inline)["http_filters"].as_sequence().unwrap() {
+    let inline: Value = serde_saphyr::from_str(&stdout(&output)).unwrap();
+    for filter in hcm(&inline)["http_filters"].as_array().unwrap() {
         let name = filter["name"].as_str().unwrap();
         if !FILTERS.contains(&name) {
             continue;
@@ -219,7 +219,7 @@ fn route_table_is_keyed_by_route_name_with_the_route_settings() {
 fn routes_keep_their_match_and_hold_switches_but_no_portcullis_metadata() {
     let bootstrap = yaml(&rendered("routes").join("envoy.yaml"));
     let routes = hcm(&bootstrap)["route_config"]["virtual_hosts"][0]["routes"]
-        .as_sequence()
+        .as_array()
         .unwrap();
     assert!(routes.iter().all(|r| r["metadata"].is_null()));
     let contract = routes.iter().find(|r| r["name"] == "contract").unwrap();
@@ -265,11 +265,11 @@ fn bootstrap_keeps_only_the_request_hold_marker_of_the_route_metadata() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let bootstrap = yaml(&out.join("envoy.yaml"));
     let routes = hcm(&bootstrap)["route_config"]["virtual_hosts"][0]["routes"]
-        .as_sequence()
+        .as_array()
         .unwrap();
     let transfer = routes.iter().find(|r| r["name"] == "transfer").unwrap();
     let expected: Value =
-        serde_yaml::from_str("filter_metadata: {portcullis: {request_hold: 'true'}}").unwrap();
+        serde_saphyr::from_str("filter_metadata: {portcullis: {request_hold: 'true'}}").unwrap();
     assert_eq!(transfer["metadata"], expected);
     assert!(transfer["typed_per_filter_config"]["envoy.filters.http.buffer"].is_null());
     let others: Vec<_> = routes.iter().filter(|r| r["name"] != "transfer").collect();

@@ -45,7 +45,7 @@ fn read_json(relative: &str) -> Value {
 
 fn read_yaml(relative: &str) -> Value {
     let text = std::fs::read_to_string(repo().join(relative)).unwrap();
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
 /// `kong/filters/<filter>.meta.json`'s `config_schema`.

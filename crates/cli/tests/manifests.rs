@@ -12,8 +12,7 @@ use portcullis_core::flow::authz::AuthzFilter;
 use portcullis_core::flow::jwt::JwtFilter;
 use portcullis_core::flow::redact::RedactFilter;
 use portcullis_core::flow::tenant::TenantFilter;
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -28,9 +27,7 @@ const FILTERS: [&str; 5] = [
 /// Every YAML document of a bundle file, in order.
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap())
-        .collect()
+    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn bundle(target: &str, file: &str) -> Vec<Value> {
@@ -84,8 +81,8 @@ fn parse(filter: &str, config: &Value) -> Result<(), String> {
 
 fn route_keys(config: &Value) -> BTreeSet<String> {
     config["routes"]
-        .as_mapping()
-        .map(|m| m.keys().map(|k| k.as_str().unwrap().to_string()).collect())
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -115,7 +112,7 @@ fn every_wasmplugin_config_is_accepted_by_its_filter() {
 #[test]
 fn every_envoy_extension_policy_config_is_accepted_by_its_filter() {
     let docs = bundle("envoy-gateway", "envoyextensionpolicy.yaml");
-    let wasm = docs[0]["spec"]["wasm"].as_sequence().unwrap();
+    let wasm = docs[0]["spec"]["wasm"].as_array().unwrap();
     assert_eq!(wasm.len(), FILTERS.len());
     for entry in wasm {
         let filter = entry["rootID"].as_str().unwrap();
@@ -157,7 +154,7 @@ fn wasmplugins_run_in_chain_order_jwt_in_authn() {
 fn envoy_extension_policy_lists_the_filters_in_chain_order() {
     let docs = bundle("envoy-gateway", "envoyextensionpolicy.yaml");
     let names: Vec<&str> = docs[0]["spec"]["wasm"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|w| w["name"].as_str().unwrap())
@@ -170,7 +167,7 @@ fn istio_route_tables_name_the_virtual_service_routes() {
     let routes = bundle("istio", "routes.yaml");
     let vs = of_kind(&routes, "VirtualService")[0];
     let names: BTreeSet<String> = vs["spec"]["http"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|r| r["name"].as_str().unwrap().to_string())
@@ -199,16 +196,16 @@ fn envoy_gateway_route_names() -> Vec<String> {
         let ns = route["metadata"]["namespace"].as_str().unwrap();
         let name = route["metadata"]["name"].as_str().unwrap();
         let hosts: Vec<String> = route["spec"]["hostnames"]
-            .as_sequence()
+            .as_array()
             .map(|h| {
                 h.iter()
                     .map(|x| x.as_str().unwrap().replace('.', "_"))
                     .collect()
             })
             .unwrap_or_else(|| vec!["*".to_string()]);
-        let rules = route["spec"]["rules"].as_sequence().unwrap();
+        let rules = route["spec"]["rules"].as_array().unwrap();
         for (i, rule) in rules.iter().enumerate() {
-            assert_eq!(rule["matches"].as_sequence().unwrap().len(), 1);
+            assert_eq!(rule["matches"].as_array().unwrap().len(), 1);
             for host in &hosts {
                 names.push(format!("httproute/{ns}/{name}/rule/{i}/match/0/{host}"));
             }
@@ -221,7 +218,7 @@ fn envoy_gateway_route_names() -> Vec<String> {
 fn envoy_gateway_route_tables_name_the_httproute_rules() {
     let names: BTreeSet<String> = envoy_gateway_route_names().into_iter().collect();
     let docs = bundle("envoy-gateway", "envoyextensionpolicy.yaml");
-    for entry in docs[0]["spec"]["wasm"].as_sequence().unwrap() {
+    for entry in docs[0]["spec"]["wasm"].as_array().unwrap() {
         let keys = route_keys(&entry["config"]);
         assert!(keys.is_subset(&names), "{:?} not among {names:?}", keys);
     }
@@ -254,7 +251,7 @@ fn images_are_pinned_by_the_committed_digests() {
         );
     }
     let docs = bundle("envoy-gateway", "envoyextensionpolicy.yaml");
-    for entry in docs[0]["spec"]["wasm"].as_sequence().unwrap() {
+    for entry in docs[0]["spec"]["wasm"].as_array().unwrap() {
         let filter = entry["name"].as_str().unwrap();
         let digest = digests["images"][filter]["digest"].as_str().unwrap();
         let image = &entry["code"]["image"];
@@ -321,7 +318,7 @@ fn envoy_gateway_route_tables_have_one_name_per_rule_and_host() {
     let _ = std::fs::remove_dir_all(&out);
     assert_eq!(
         routes[0]["spec"]["hostnames"],
-        serde_yaml::from_str::<Value>("[acme.localhost, '*.acme.localhost']").unwrap()
+        serde_saphyr::from_str::<Value>("[acme.localhost, '*.acme.localhost']").unwrap()
     );
     let keys = route_keys(&policy[0]["spec"]["wasm"][0]["config"]);
     let expected: BTreeSet<String> = [

@@ -4,12 +4,12 @@
 mod common;
 
 use common::{code, fixture, portcullis, repo, stderr, stdout};
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn rendered() -> Value {
     let output = portcullis(&["render", "envoy"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    serde_yaml::from_str(&stdout(&output)).unwrap()
+    serde_saphyr::from_str(&stdout(&output)).unwrap()
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn filters_follow_gateway_order_and_the_router_ends_the_chain() {
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     let names: Vec<&str> = hcm["http_filters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|f| f["name"].as_str().unwrap())
@@ -77,7 +77,7 @@ fn response_hold_is_disabled_only_where_no_response_can_be_checked() {
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
-        .as_sequence()
+        .as_array()
         .unwrap();
     let held: Vec<&str> = routes
         .iter()
@@ -99,7 +99,7 @@ fn routes_carry_their_settings_as_portcullis_metadata() {
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
-        .as_sequence()
+        .as_array()
         .unwrap();
     let contract = routes.iter().find(|r| r["name"] == "contract").unwrap();
     assert_eq!(
@@ -167,12 +167,12 @@ fn missing_gateway_file_is_an_io_error() {
 fn rendered_fixture(target: &str, name: &str) -> Value {
     let output = portcullis(&["render", target, "--gateway", &fixture(name)]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    serde_yaml::from_str(&stdout(&output)).unwrap()
+    serde_saphyr::from_str(&stdout(&output)).unwrap()
 }
 
 fn cluster<'a>(config: &'a Value, name: &str) -> &'a Value {
     config["static_resources"]["clusters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"].as_str() == Some(name))
@@ -201,7 +201,7 @@ fn on_kong_a_remote_jwks_cluster_becomes_the_declared_host_and_port() {
     let config = rendered_fixture("kong", "kong-remote-jwks.gateway.yaml");
     let route = &config["services"][0]["routes"][0];
     let jwt = route["filter_chains"][0]["filters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .find(|f| f["name"].as_str() == Some("portcullis_jwt"))
@@ -247,7 +247,7 @@ fn tls_to_an_ip_address_checks_the_certificate_names_that_address() {
     std::fs::write(&gateway, text).unwrap();
     let output = portcullis(&["render", "envoy", "--gateway", gateway.to_str().unwrap()]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let config: Value = serde_yaml::from_str(&stdout(&output)).unwrap();
+    let config: Value = serde_saphyr::from_str(&stdout(&output)).unwrap();
     let tls = &cluster(&config, "accounts")["transport_socket"]["typed_config"];
     let validation = &tls["common_tls_context"]["validation_context"];
     assert_eq!(
@@ -265,7 +265,7 @@ fn tls_to_an_ip_address_checks_the_certificate_names_that_address() {
 fn route_names(config: &Value, keep: impl Fn(&Value) -> bool) -> Vec<String> {
     config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         ["route_config"]["virtual_hosts"][0]["routes"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .filter(|r| keep(r))

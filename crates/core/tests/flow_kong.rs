@@ -37,7 +37,7 @@ fn repo() -> PathBuf {
 /// chain's filter names in order.
 fn chain(route: &str) -> Vec<(String, Value)> {
     let text = std::fs::read_to_string(repo().join("kong/kong.yaml")).unwrap();
-    let kong: Value = serde_yaml::from_str(&text).unwrap();
+    let kong: Value = serde_saphyr::from_str(&text).unwrap();
     let routes = kong["services"][0]["routes"].as_array().unwrap();
     let route = routes.iter().find(|r| r["name"] == route).unwrap();
     route["filter_chains"][0]["filters"]

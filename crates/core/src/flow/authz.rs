@@ -90,7 +90,8 @@ impl AuthzFilter {
                 return Err(format!("permissions_path `{path}`: must start with /"));
             }
         }
-        let empty_roles = RoleTable::from_yaml("roles: {}").map_err(|e| e.to_string())?;
+        let empty_roles =
+            RoleTable::from_value(&serde_json::json!({})).map_err(|e| e.to_string())?;
         Ok(AuthzFilter {
             config,
             empty_roles,

@@ -21,8 +21,9 @@ struct RawRoleTable {
 /// Roles and groups, each compiled into a [`GrantSet`]. Role and group names are separate
 /// namespaces and are matched exactly (case-sensitive).
 ///
-/// Loaded with [`RoleTable::from_yaml`], [`RoleTable::from_value`], or deserialized with
-/// serde from the same shape (the filters' JSON configuration embeds it):
+/// Loaded with [`RoleTable::from_value`], or deserialized with serde from the same shape
+/// (the filters' JSON configuration embeds it; `policies/roles.yaml` is YAML that the CLI
+/// turns into this JSON, so the core reads no YAML):
 /// ```yaml
 /// roles:
 ///   FINANCEIRO: ["contract:*", "simulations:*"]
@@ -39,16 +40,6 @@ pub struct RoleTable {
 }
 
 impl RoleTable {
-    /// Parses and compiles a table from YAML text.
-    pub fn from_yaml(text: &str) -> Result<RoleTable, PolicyError> {
-        let raw: RawRoleTable = if text.trim().is_empty() {
-            RawRoleTable::default()
-        } else {
-            serde_yaml::from_str(text).map_err(|e| PolicyError::Table(e.to_string()))?
-        };
-        RoleTable::try_from(raw)
-    }
-
     /// Parses and compiles a table from a JSON value of the same shape.
     pub fn from_value(value: &serde_json::Value) -> Result<RoleTable, PolicyError> {
         let raw =

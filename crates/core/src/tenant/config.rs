@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn yaml_is_accepted_too() {
-        let config: TenantConfig = serde_yaml::from_str(
+        let config: TenantConfig = serde_saphyr::from_str(
             "tenants:\n  - id: acme\n    domains: ['*.acme.localhost']\n    issuers: [iss]\n",
         )
         .unwrap();

@@ -13,11 +13,12 @@ use portcullis_core::flow::tenant::TenantFilter;
 use portcullis_core::policy::{PolicyError, RoleTable};
 use std::collections::HashSet;
 
-/// Loads the role table with [`RoleTable::from_yaml`]; `None` (and an error) when it does
-/// not load, or when there is none.
+/// Loads the role table with [`RoleTable::from_value`] from the YAML the CLI read, as the
+/// filter gets it; `None` (and an error) when it does not load, or when there is none.
 pub fn policies(source: &Source, out: &mut Vec<Diagnostic>) -> Option<RoleTable> {
     let file = source.policies_file.as_ref()?;
-    match RoleTable::from_yaml(&file.text) {
+    let value = source.policies.as_ref()?;
+    match RoleTable::from_value(value) {
         Ok(table) => Some(table),
         Err(err) => {
             let (field, line) = policy_location(&file.text, &err);
@@ -36,7 +37,7 @@ fn policy_location(text: &str, err: &PolicyError) -> (String, Option<usize>) {
     let (section, name, inner) = match err {
         PolicyError::Role { name, source } => ("roles", name, source),
         PolicyError::Group { name, source } => ("groups", name, source),
-        PolicyError::Table(message) => return (String::new(), line_in_message(message)),
+        PolicyError::Table(message) => return (String::new(), unknown_key_line(text, message)),
         _ => return (String::new(), None),
     };
     let start = find_line(text, &[section, name]);
@@ -47,10 +48,11 @@ fn policy_location(text: &str, err: &PolicyError) -> (String, Option<usize>) {
     (format!("{section}.{name}"), grant_line.or(start))
 }
 
-/// The line of serde's " at line L column C".
-fn line_in_message(message: &str) -> Option<usize> {
-    let rest = &message[message.rfind(" at line ")? + " at line ".len()..];
-    rest.split_whitespace().next()?.parse().ok()
+/// The line of the top-level key serde names in "unknown field `rols`, expected ...".
+fn unknown_key_line(text: &str, message: &str) -> Option<usize> {
+    let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
+    let key = &rest[..rest.find('`')?];
+    find_line(text, &[key])
 }
 
 /// Runs each filter's own `from_json` on the JSON the gateway gets.

@@ -254,5 +254,5 @@ fn write_replacing(path: &Path, text: &str) -> Result<(), String> {
 
 /// One YAML document.
 fn to_yaml(value: &Value) -> Result<String, String> {
-    serde_yaml::to_string(value).map_err(|e| format!("writing yaml: {e}"))
+    crate::yaml::to_string(value)
 }
