@@ -10,7 +10,7 @@ FILTERS := jwt tenant authz accounts redact
 WASM_OUT := build/wasm
 CARGO ?= cargo
 
-.PHONY: all setup skopeo build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
+.PHONY: all setup skopeo oidc build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
 
 all: build
 
@@ -23,6 +23,17 @@ skopeo:
 
 .wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@touch $@
+
+# The OpenID provider of the remote JWKS tests (tests/harness/oidc.py): oidc-provider from
+# npm, pinned by tests/oidc/package-lock.json, installed with `npm ci` into
+# tests/oidc/node_modules. Node and npm come from Debian when the machine has none.
+OIDC := tests/oidc
+oidc: $(OIDC)/node_modules/.installed
+
+$(OIDC)/node_modules/.installed: $(OIDC)/package-lock.json $(OIDC)/package.json
+	@command -v npm >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y nodejs npm; }
+	cd $(OIDC) && npm ci --no-audit --no-fund
 	@touch $@
 
 $(VENV)/.installed: tests/requirements.txt
@@ -76,7 +87,7 @@ test: setup build test-unit test-envoy test-js
 test-unit:
 	$(CARGO) test --workspace
 
-test-envoy: setup build
+test-envoy: setup build oidc
 	$(PY) -m pytest tests -q
 
 # --- demo ---------------------------------------------------------------------------
@@ -96,7 +107,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 clean:
-	rm -rf target build $(VENV) .wasm-target
+	rm -rf target build $(VENV) .wasm-target $(OIDC)/node_modules
 
 # --- JavaScript/Wasm permissions package (packages/permissions) ---------------------------
 # `make js` builds @portcullis/permissions from packages/permissions/rust with wasm-bindgen:

@@ -8,10 +8,12 @@ import copy
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -105,6 +107,12 @@ class Envoy:
 
     def stats(self):
         return requests.get(f"http://127.0.0.1:{self.admin_port}/stats/prometheus", timeout=5).text
+
+    def counter(self, name):
+        """The value of the admin /stats counter whose name ends with `name` (0: none)."""
+        text = requests.get(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5).text
+        m = re.search(rf"(?:^|\.){re.escape(name)}: (\d+)$", text, re.M)
+        return int(m.group(1)) if m else 0
 
     def __enter__(self):
         return self.start()
@@ -203,3 +211,66 @@ def bootstrap(filters, routes, backend_port):
             }],
         }
     }
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a truthy value (returned) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Traffic:
+    """Requests sent to `gateway` from a background thread, one after another, while a
+    test changes something around it: each request carries the next of the current
+    tokens in turn. Bounded by `max_requests` and `max_seconds`; stops at exit.
+    `results` holds (token, status) pairs; `replace` changes the tokens sent."""
+
+    def __init__(self, gateway, path, tokens, host="acme.localhost", max_requests=5000, max_seconds=60):
+        self.gateway, self.path, self.host = gateway, path, host
+        self.tokens = list(tokens)
+        self.results = []
+        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.max_seconds
+        i = 0
+        while not self._stop.is_set() and i < self.max_requests and time.monotonic() < deadline:
+            with self._lock:
+                token = self.tokens[i % len(self.tokens)]
+            try:
+                status = self.gateway.get(self.path, host=self.host, token=token).status_code
+            except requests.RequestException as e:
+                status = repr(e)
+            with self._lock:
+                self.results.append((token, status))
+            i += 1
+
+    def replace(self, tokens):
+        with self._lock:
+            self.tokens = list(tokens)
+
+    def count(self, tokens=None):
+        """Requests answered so far (carrying one of `tokens`, if given)."""
+        with self._lock:
+            return sum(1 for t, _ in self.results if tokens is None or t in tokens)
+
+    def failures(self):
+        with self._lock:
+            return [(t[-12:], s) for t, s in self.results if s != 200]
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
