@@ -10,16 +10,24 @@ FILTERS := jwt tenant authz accounts redact
 WASM_OUT := build/wasm
 CARGO ?= cargo
 
-.PHONY: all setup skopeo oidc build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
+.PHONY: all setup skopeo oidc prometheus build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
 
 all: build
 
 # --- set-up -------------------------------------------------------------------------
-setup: $(VENV)/.installed .wasm-target skopeo
+setup: $(VENV)/.installed .wasm-target skopeo prometheus
 
 # skopeo (Debian) reads the OCI image layouts of `make oci`; tests/test_oci.py needs it.
 skopeo:
 	@command -v skopeo >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y skopeo; }
+
+# Prometheus (Debian): promtool checks and unit-tests deploy/prometheus/portcullis-rules.yaml,
+# and tests/test_prometheus.py runs prometheus itself on a loopback port against a real
+# Envoy. No recommends (they would add node-exporter). On these machines policy-rc.d keeps
+# the package's own service from starting (apt prints "policy-rc.d denied execution").
+prometheus:
+	@{ command -v promtool && command -v prometheus; } >/dev/null || { $(BENCH_SUDO) apt-get update && \
+		$(BENCH_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
 
 .wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
