@@ -150,6 +150,10 @@ impl Host for CountingHost {
         self.tick("get_map_value");
         self.inner.response_header(name)
     }
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        self.tick("get_map");
+        self.inner.response_headers()
+    }
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
         self.tick("set_map_value");
         self.inner.set_response_header(name, value)

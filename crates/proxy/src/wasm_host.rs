@@ -107,6 +107,10 @@ impl Host for WasmHost {
             .map_err(|s| fail("get_map_value", s))
     }
 
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        hostcalls::get_map(MapType::HttpResponseHeaders).map_err(|s| fail("get_map", s))
+    }
+
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
         hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value)
             .map_err(|s| fail("set_map_value", s))

@@ -8,7 +8,8 @@
 //!
 //! - a failure found in the response headers can still answer a local response there,
 //!   but ngx_wasm_module ignores that response's headers: [`check_response_headers`]
-//!   removes the backend's `content-length` and sets a JSON `content-type` first;
+//!   removes the backend's headers describing its body (as on every checked answer,
+//!   [`representation`](super::representation)) and sets a JSON `content-type` first;
 //! - `end_of_stream` is always false in the header callbacks, so a HEAD answer or an
 //!   empty body is recognised from the method and `content-length: 0` instead;
 //! - response headers cannot be paused: once the body callback runs, the headers have
@@ -21,12 +22,14 @@
 //!   empties every later chunk. (`kong/kong.conf` also sizes the buffers above the
 //!   filters' `max_body_bytes`, so full buffers already exceed the limit.)
 
-use super::{deny, Action, Host, HostKind, LogContext};
+use super::{content_type, deny, representation, Action, Host, HostKind, LogContext};
 use crate::decision::Denial;
 
-/// Request-side preparation: no partial content, no compression.
+/// Request-side preparation: no partial content, no compression, and no validators on a
+/// GET or HEAD (see [`representation::strip_conditionals`]).
 pub fn prepare_request(host: &mut dyn Host) -> Result<(), Denial> {
     let err = |e: super::HostError| Denial::internal("host_error", e.to_string());
+    representation::strip_conditionals(host).map_err(err)?;
     host.set_request_header("range", None).map_err(err)?;
     host.set_request_header("if-range", None).map_err(err)?;
     host.set_request_header("accept-encoding", Some("identity"))
@@ -42,22 +45,29 @@ pub enum ResponseKind {
     NoBody,
 }
 
-/// Checks the response headers of a route whose body must be read, and removes
-/// `content-length` (the body will change). Refuses partial content, any content
-/// encoding but identity, and non-JSON bodies: an unreadable body never passes.
+/// Checks the response headers of a route whose body must be read. Refuses partial
+/// content, any content encoding but identity, and anything but one unambiguous JSON
+/// `content-type` in UTF-8 ([`content_type::check_json_utf8`]): an unreadable body never
+/// passes. Whatever the outcome and status, removes every header describing the
+/// backend's unchecked body ([`representation::strip_response`]): the body will change,
+/// or there is none.
 pub fn check_response_headers(
     host: &mut dyn Host,
     end_of_stream: bool,
 ) -> Result<ResponseKind, Denial> {
     let checked = check_headers(host, end_of_stream);
-    if checked.is_err() && host.kind() == HostKind::Kong {
+    let stripped = representation::strip_response(host)
+        .map_err(|e| Denial::internal("host_error", e.to_string()));
+    let result = checked.and_then(|kind| stripped.map(|()| kind));
+    if result.is_err() && host.kind() == HostKind::Kong {
         // ngx_wasm_module keeps the backend's headers on a local response sent from the
         // response headers (only status and body change): without this, the 502's JSON
-        // body would go out under the backend's `content-length` and `content-type`.
+        // body would go out under the backend's `content-type` (every copy removed first).
         let _ = host.set_response_header("content-length", None);
+        let _ = host.set_response_header("content-type", None);
         let _ = host.set_response_header("content-type", Some("application/json"));
     }
-    checked
+    result
 }
 
 fn check_headers(host: &mut dyn Host, end_of_stream: bool) -> Result<ResponseKind, Denial> {
@@ -71,10 +81,8 @@ fn check_headers(host: &mut dyn Host, end_of_stream: bool) -> Result<ResponseKin
     }
     let end_of_stream = end_of_stream || (host.kind() == HostKind::Kong && kong_no_body(host)?);
     if end_of_stream {
-        // A HEAD answer (or an empty one): its length is the backend's unchecked body's,
-        // which would tell the client how much was hidden. Never pass it on.
-        host.set_response_header("content-length", None)
-            .map_err(err)?;
+        // A HEAD answer (or an empty one). Its `content-length` is the backend's unchecked
+        // body's, which would tell the client how much was hidden: removed with the rest.
         return Ok(ResponseKind::NoBody);
     }
     if status == "206" {
@@ -83,7 +91,11 @@ fn check_headers(host: &mut dyn Host, end_of_stream: bool) -> Result<ResponseKin
             "206 on a checked route",
         ));
     }
-    if let Some(encoding) = host.response_header("content-encoding").map_err(err)? {
+    let headers = host.response_headers().map_err(err)?;
+    let encodings = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-encoding"));
+    for (_, encoding) in encodings {
         if !encoding.trim().eq_ignore_ascii_case("identity") {
             return Err(Denial::bad_gateway(
                 "encoded_response",
@@ -91,18 +103,7 @@ fn check_headers(host: &mut dyn Host, end_of_stream: bool) -> Result<ResponseKin
             ));
         }
     }
-    let content_type = host
-        .response_header("content-type")
-        .map_err(err)?
-        .unwrap_or_default();
-    if !is_json(&content_type) {
-        return Err(Denial::bad_gateway(
-            "not_json",
-            format!("content-type `{content_type}`"),
-        ));
-    }
-    host.set_response_header("content-length", None)
-        .map_err(err)?;
+    content_type::check_json_utf8(&headers)?;
     Ok(ResponseKind::Json)
 }
 
@@ -118,16 +119,10 @@ fn kong_no_body(host: &dyn Host) -> Result<bool, Denial> {
     Ok(head || empty)
 }
 
-/// `application/json` or any `+json` type, parameters ignored.
+/// `application/json` or any `application/*+json` type, read by RFC 9110
+/// ([`crate::media_type`]); parameters are not looked at (an unreadable value is not JSON).
 pub fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    crate::media_type::parse(content_type).is_ok_and(|m| m.is_json())
 }
 
 /// One body callback's outcome.
@@ -275,178 +270,5 @@ impl BodyGuard {
             }
         }
         Action::Continue
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::flow::mock::MockHost;
-
-    fn response(headers: &[(&str, &str)]) -> MockHost {
-        MockHost {
-            response_headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..MockHost::default()
-        }
-    }
-
-    #[test]
-    fn json_types_with_parameters_and_plus_json_are_json() {
-        assert!(is_json("application/json; charset=utf-8"));
-        assert!(is_json("application/problem+json"));
-        assert!(!is_json("text/html"));
-        assert!(!is_json("application/jsonx"));
-    }
-
-    #[test]
-    fn gzip_response_on_a_checked_route_is_refused() {
-        let mut h = response(&[
-            (":status", "200"),
-            ("content-type", "application/json"),
-            ("content-encoding", "gzip"),
-        ]);
-        assert_eq!(
-            check_response_headers(&mut h, false).unwrap_err().status,
-            502
-        );
-    }
-
-    #[test]
-    fn partial_content_on_a_checked_route_is_refused() {
-        let mut h = response(&[(":status", "206"), ("content-type", "application/json")]);
-        assert_eq!(
-            check_response_headers(&mut h, false).unwrap_err().code,
-            "partial_content"
-        );
-    }
-
-    #[test]
-    fn json_response_loses_its_content_length() {
-        let mut h = response(&[
-            (":status", "200"),
-            ("content-type", "application/json"),
-            ("content-length", "9"),
-        ]);
-        assert_eq!(
-            check_response_headers(&mut h, false).unwrap(),
-            ResponseKind::Json
-        );
-        assert!(h
-            .response_headers
-            .iter()
-            .all(|(k, _)| k != "content-length"));
-    }
-
-    #[test]
-    fn body_over_the_limit_is_refused_before_the_end() {
-        let h = MockHost::default();
-        assert_eq!(
-            buffered_body(&h, 11, false, 10).unwrap_err().code,
-            "response_too_large"
-        );
-        assert_eq!(buffered_body(&h, 5, false, 10).unwrap(), BodyStep::Wait);
-    }
-
-    fn kong(mut h: MockHost) -> MockHost {
-        h.kind = HostKind::Kong;
-        h
-    }
-
-    #[test]
-    fn kong_refusal_in_the_headers_fixes_the_headers_of_the_local_reply() {
-        let mut h = kong(response(&[
-            (":status", "200"),
-            ("content-type", "text/html"),
-            ("content-length", "5000"),
-        ]));
-        assert_eq!(
-            check_response_headers(&mut h, false).unwrap_err().code,
-            "not_json"
-        );
-        assert!(h
-            .response_headers
-            .iter()
-            .all(|(k, _)| k != "content-length"));
-        assert!(h
-            .response_headers
-            .contains(&("content-type".into(), "application/json".into())));
-    }
-
-    #[test]
-    fn kong_head_and_empty_answers_have_no_body_though_eos_is_false() {
-        let mut head = kong(MockHost::request("HEAD", "a", "/"));
-        head.response_headers = vec![
-            (":status".into(), "200".into()),
-            ("content-type".into(), "application/json".into()),
-            ("content-length".into(), "120".into()),
-        ];
-        assert_eq!(
-            check_response_headers(&mut head, false).unwrap(),
-            ResponseKind::NoBody
-        );
-        assert!(head
-            .response_headers
-            .iter()
-            .all(|(k, _)| k != "content-length"));
-        let mut empty = kong(MockHost::request("GET", "a", "/"));
-        empty.response_headers = vec![
-            (":status".into(), "200".into()),
-            ("content-type".into(), "text/plain".into()),
-            ("content-length".into(), "0".into()),
-        ];
-        assert_eq!(
-            check_response_headers(&mut empty, false).unwrap(),
-            ResponseKind::NoBody
-        );
-    }
-
-    #[test]
-    fn envoy_waits_as_long_as_the_body_grows_under_the_limit() {
-        let h = MockHost::default();
-        let mut guard = BodyGuard::default();
-        assert_eq!(guard.next(&h, 4, false, 10).unwrap(), BodyStep::Wait);
-        assert_eq!(guard.next(&h, 8, false, 10).unwrap(), BodyStep::Wait);
-    }
-
-    #[test]
-    fn kong_full_buffers_are_a_failure_and_empty_every_later_chunk() {
-        let mut h = kong(MockHost::default());
-        h.response_body = b"{\"a\":".to_vec();
-        let mut guard = BodyGuard::default();
-        assert_eq!(guard.next(&h, 5, false, 10).unwrap(), BodyStep::Wait);
-        let denial = guard.next(&h, 5, false, 10).unwrap_err();
-        assert_eq!(denial.code, "response_buffers_full");
-        let log = LogContext::default();
-        assert_eq!(guard.fail(&mut h, "f", &denial, &log, 5), Action::Continue);
-        assert!(guard.failed());
-        assert!(h.response_body.is_empty());
-        assert_eq!(h.sent, None, "no local response after the headers left");
-        assert_eq!(h.counter("portcullis_502_response_buffers_full"), 1);
-        h.response_body = b"1}".to_vec();
-        assert_eq!(guard.drop_chunk(&mut h, 2), Action::Continue);
-        assert!(h.response_body.is_empty());
-    }
-
-    #[test]
-    fn envoy_failure_is_the_local_502() {
-        let mut h = MockHost::default();
-        let mut guard = BodyGuard::default();
-        let denial = Denial::bad_gateway("x", "y");
-        let action = guard.fail(&mut h, "f", &denial, &LogContext::default(), 3);
-        assert_eq!(action, Action::Pause);
-        assert_eq!(h.sent.unwrap().status, 502);
-    }
-
-    #[test]
-    fn request_asks_for_identity_encoding_and_no_ranges() {
-        let mut h = MockHost::request("GET", "a", "/")
-            .with_header("range", "bytes=0-1")
-            .with_header("accept-encoding", "gzip");
-        prepare_request(&mut h).unwrap();
-        assert_eq!(h.upstream_header("range"), None);
-        assert_eq!(h.upstream_header("accept-encoding"), Some("identity"));
     }
 }

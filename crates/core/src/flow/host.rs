@@ -37,8 +37,12 @@ pub trait Host {
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError>;
     /// Sets (Some) or removes (None) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError>;
-    /// One response header, if present.
+    /// One response header, if present. With several of that name, the hosts give one
+    /// (Envoy the first): use [`Host::response_headers`] where every copy matters.
     fn response_header(&self, name: &str) -> Result<Option<String>, HostError>;
+    /// Every response header in order, repeated names kept, `:status` included: for
+    /// checks a client could otherwise read differently (two `content-type` headers).
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError>;
     /// Sets (Some) or removes (None) a response header.
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError>;
     /// A host property (`["xds", "route_name"]`), raw bytes, if it exists.

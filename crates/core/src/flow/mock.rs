@@ -163,6 +163,10 @@ impl Host for MockHost {
         self.check("get_map_value")?;
         Ok(get(&self.response_headers, name))
     }
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        self.check("get_map")?;
+        Ok(self.response_headers.clone())
+    }
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
         self.check("set_map_value")?;
         set(&mut self.response_headers, name, value);

@@ -4,11 +4,13 @@
 pub mod accounts;
 pub mod authz;
 pub mod body;
+pub mod content_type;
 pub mod host;
 pub mod jwt;
 
 pub mod mock;
 pub mod redact;
+pub mod representation;
 pub mod route;
 pub mod tenant;
 
