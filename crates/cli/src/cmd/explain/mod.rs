@@ -16,7 +16,7 @@ use portcullis_core::identity::{Identity, IDENTITY_PROPERTY};
 use portcullis_core::route::{AuthMode, MethodRequirement, RouteRequirement};
 use report::{Report, StageReport};
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Arguments of `portcullis explain`.
@@ -86,7 +86,7 @@ pub fn run(args: &ExplainArgs) -> Result<Status, String> {
         report.route(spec, matcher);
     }
     let claims = match &args.claims {
-        Some(path) => Some((path, read_claims(path)?)),
+        Some(path) => Some((path.as_path(), read_claims(path)?)),
         None => None,
     };
     if let Some(token) = &args.token {
@@ -134,7 +134,7 @@ struct Explainer<'a> {
     report: Report,
     method: String,
     /// `--claims`: the file and its claims, handed on in place of the JWT stage.
-    claims: Option<(&'a PathBuf, Map<String, Value>)>,
+    claims: Option<(&'a Path, Map<String, Value>)>,
 }
 
 impl chain::Observer for Explainer<'_> {
@@ -190,7 +190,7 @@ fn give_claims(
     config: &Value,
     claims: &Map<String, Value>,
     method: &str,
-    path: &PathBuf,
+    path: &Path,
 ) -> Vec<String> {
     let shown = path.display();
     let mut why = vec![format!(
