@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A case file, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -188,41 +188,6 @@ pub struct Loaded {
     pub cases: Vec<Case>,
 }
 
-/// The case files named on the command line: files as given, folders as the `.yaml`,
-/// `.yml` and `.json` files directly in them, by name.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> {
-    let mut out = Vec::new();
-    for path in paths {
-        if !path.is_dir() {
-            out.push(path.clone());
-            continue;
-        }
-        let read = |e: std::io::Error| CaseError::Read {
-            file: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(read)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
-            })
-            .collect();
-        found.sort();
-        if found.is_empty() {
-            return Err(CaseError::Read {
-                file: path.display().to_string(),
-                reason: "no .yaml, .yml or .json case file in this folder".into(),
-            });
-        }
-        out.extend(found);
-    }
-    Ok(out)
-}
-
 /// Reads and checks one case file. `providers` is the number of JWT providers: with more
 /// than one, claims must say which issuer they are from.
 pub fn load(path: &Path, providers: usize) -> Result<Loaded, CaseError> {
@@ -240,6 +205,13 @@ pub fn load(path: &Path, providers: usize) -> Result<Loaded, CaseError> {
         let path = err.path().to_string();
         located(&file, &text, &value, &path, err.inner().to_string())
     })?;
+    if parsed.cases.is_empty() {
+        return Err(CaseError::File {
+            file,
+            field: "cases".into(),
+            message: "no cases: a file that tests nothing cannot fail".into(),
+        });
+    }
     let mut names = std::collections::HashSet::new();
     for (index, case) in parsed.cases.iter().enumerate() {
         let bad = |field: &str, message: &str| {

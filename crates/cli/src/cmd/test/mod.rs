@@ -45,7 +45,7 @@ pub fn run(args: &TestArgs) -> Result<Status, String> {
         .filter_json("portcullis_jwt")
         .and_then(|jwt| jwt.get("providers")?.as_array().map(Vec::len))
         .unwrap_or(0);
-    let files = cases::expand(&args.files).map_err(|e| e.to_string())?;
+    let files = expand(&args.files).map_err(|e| e.to_string())?;
     // Every file is read and checked before any case runs: a malformed one stops the run.
     let loaded = files
         .iter()
@@ -98,4 +98,39 @@ pub fn run(args: &TestArgs) -> Result<Status, String> {
     } else {
         Status::Failed
     })
+}
+
+/// The case files named on the command line: files as given, folders as the `.yaml`,
+/// `.yml` and `.json` files directly in them, by name.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, cases::CaseError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let read = |e: std::io::Error| cases::CaseError::Read {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(read)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
+            })
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(cases::CaseError::Read {
+                file: path.display().to_string(),
+                reason: "no .yaml, .yml or .json case file in this folder".into(),
+            });
+        }
+        out.extend(found);
+    }
+    Ok(out)
 }
