@@ -10,7 +10,7 @@ FILTERS := jwt tenant authz accounts redact
 WASM_OUT := build/wasm
 CARGO ?= cargo
 
-.PHONY: all setup skopeo oidc prometheus build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
+.PHONY: all setup skopeo oidc prometheus build wasm cli oci deploy-digests deploy test test-unit test-policies test-envoy demo token fmt lint clean
 
 all: build
 
@@ -90,10 +90,18 @@ deploy: deploy-digests
 	@git status --short -- envoy.yaml kong deploy
 
 # --- tests --------------------------------------------------------------------------
-test: setup build test-unit test-envoy test-js
+test: setup build test-unit test-policies test-envoy test-js
 
 test-unit:
 	$(CARGO) test --workspace
+
+# The demo's policy cases (policies/tests/, docs/policy-tests.md) as a platform team's CI
+# runs them: the release CLI, JUnit XML for the CI's report. --now: the clock the cases'
+# fixed tokens are valid at. tests/test_policy_cases.py sends the same cases to Envoy.
+POLICY_NOW ?= 1800000000
+test-policies: cli
+	@mkdir -p build
+	./target/release/portcullis test policies/tests --now $(POLICY_NOW) --junit build/policy-tests.xml
 
 test-envoy: setup build oidc
 	$(PY) -m pytest tests -q

@@ -5,6 +5,7 @@ pub mod check;
 pub mod explain;
 pub mod oci;
 pub mod render;
+pub mod test;
 pub mod token;
 
 /// The outcome of a subcommand that ran to the end.

@@ -2,10 +2,13 @@
 //! filters themselves run at load, so that a configuration `check` accepts is one every
 //! filter accepts. Errors name the file, the field and, where it can be found, the line.
 //! Warnings point at what parses but is probably a mistake (see `lint.rs`); they fail the
-//! check only with `--strict`.
+//! check only with `--strict`. With `--openapi`, the backends' own API documents are
+//! checked for coverage too (see `coverage.rs`).
 
 mod config;
+mod coverage;
 mod lint;
+mod openapi;
 
 use super::Status;
 use crate::gateway::{LoadError, Source};
@@ -18,7 +21,9 @@ use std::path::PathBuf;
 #[derive(Args)]
 #[command(
     after_help = "Exit status: 0 no errors (and no warnings with --strict), 1 check failed, \
-2 usage or I/O error.\n\nExample:\n  portcullis check --gateway gateway.yaml --strict"
+2 usage or I/O error (or an unreadable OpenAPI document).\n\nExamples:\n  \
+portcullis check --gateway gateway.yaml --strict\n  \
+portcullis check --openapi examples/openapi/demo.yaml"
 )]
 pub struct CheckArgs {
     /// The gateway's single source of truth.
@@ -30,6 +35,10 @@ pub struct CheckArgs {
     /// Print the findings as one JSON object.
     #[arg(long)]
     json: bool,
+    /// A backend's OpenAPI 3.0/3.1 document (YAML or JSON, repeatable): every operation
+    /// must reach a route with a requirement for its method and an account binding.
+    #[arg(long, value_name = "FILE")]
+    openapi: Vec<PathBuf>,
 }
 
 /// How bad a finding is.
@@ -125,6 +134,13 @@ pub fn diagnose(source: &Source) -> Vec<Diagnostic> {
 
 /// Runs the check and prints the findings.
 pub fn run(args: &CheckArgs) -> Result<Status, String> {
+    let specs = args
+        .openapi
+        .iter()
+        .map(|path| openapi::load(path))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut covered = None;
     let (diagnostics, summary) = match Source::load(&args.gateway) {
         Ok(source) => {
             let summary = format!(
@@ -138,7 +154,12 @@ pub fn run(args: &CheckArgs) -> Result<Status, String> {
                 source.gateway.filters.len(),
                 source.gateway.routes.len(),
             );
-            (diagnose(&source), summary)
+            let mut diagnostics = diagnose(&source);
+            if !specs.is_empty() {
+                covered = Some(coverage::check(&source, &specs, &mut diagnostics));
+                diagnostics.sort_by_key(|d| !d.is_error());
+            }
+            (diagnostics, summary)
         }
         Err(LoadError::Io(message)) => return Err(message),
         Err(LoadError::Invalid {
@@ -154,9 +175,13 @@ pub fn run(args: &CheckArgs) -> Result<Status, String> {
     let warnings = diagnostics.len() - errors;
     let ok = errors == 0 && (warnings == 0 || !args.strict);
     if args.json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "ok": ok, "errors": errors, "warnings": warnings, "diagnostics": diagnostics,
         });
+        if let Some(c) = covered {
+            report["openapi"] =
+                serde_json::json!({"operations": c.operations, "covered": c.covered});
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
@@ -166,7 +191,10 @@ pub fn run(args: &CheckArgs) -> Result<Status, String> {
             println!("{diagnostic}");
         }
         let verdict = if ok { "ok" } else { "failed" };
-        println!("{verdict}: {summary}; {errors} error(s), {warnings} warning(s)");
+        let coverage = covered
+            .map(|c| format!("; {} of {} operation(s) covered", c.covered, c.operations))
+            .unwrap_or_default();
+        println!("{verdict}: {summary}{coverage}; {errors} error(s), {warnings} warning(s)");
     }
     Ok(if ok { Status::Ok } else { Status::Failed })
 }

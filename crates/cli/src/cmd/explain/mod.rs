@@ -4,20 +4,19 @@
 //! name and the route metadata: the decision is the gateway's own. Each stage is followed
 //! by why (see `why.rs`). With `--response`, the response-side filters run on that body.
 
-mod chain;
 mod report;
 mod why;
 
 use super::Status;
+use crate::chain::{self, Outcome};
 use crate::gateway::Source;
-use chain::Outcome;
 use clap::Args;
 use portcullis_core::flow::mock::MockHost;
 use portcullis_core::identity::{Identity, IDENTITY_PROPERTY};
 use portcullis_core::route::{AuthMode, MethodRequirement, RouteRequirement};
 use report::{Report, StageReport};
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Arguments of `portcullis explain`.
@@ -82,52 +81,27 @@ pub fn run(args: &ExplainArgs) -> Result<Status, String> {
             .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
     let mut report = Report::new(&method, &args.host, &args.path);
-    let route = crate::routes::select(&source.gateway.routes, &args.path);
+    let route = chain::place_route(&source, &mut host, &args.path);
     if let Some((spec, matcher)) = &route {
-        host.properties
-            .insert("xds.route_name".into(), spec.name.clone().into_bytes());
-        // The metadata the rendered Envoy route carries (the request hold's marker too).
-        for (key, value) in crate::cmd::render::hold::route_metadata(spec) {
-            let property = format!("xds.route_metadata.filter_metadata.portcullis.{key}");
-            host.properties.insert(property, value.into_bytes());
-        }
         report.route(spec, matcher);
     }
     let claims = match &args.claims {
-        Some(path) => Some(read_claims(path)?),
+        Some(path) => Some((path.as_path(), read_claims(path)?)),
         None => None,
     };
     if let Some(token) = &args.token {
-        place_token(&source, &mut host, token);
+        let jwt = source.filter_json("portcullis_jwt");
+        chain::place_token(jwt.as_ref(), &mut host, token);
     }
-    let mut stages = Vec::new();
-    for name in source.gateway.filters.keys() {
-        let config = source.filter_json(name).unwrap_or(Value::Null);
-        if name == "portcullis_jwt" && args.claims.is_some() {
-            let why = give_claims(
-                &mut host,
-                &config,
-                claims.as_ref(),
-                &method,
-                args.claims.as_ref(),
-            );
-            report.stages.push(StageReport::skipped(name, why));
-            continue;
-        }
-        let mut stage = chain::build(&source, name)?;
-        let action = stage.request(&mut host);
-        let outcome = chain::outcome(&host, action);
-        let (why, hidden) = explain_stage(name, &host, &config, &method);
-        if !hidden.is_empty() {
-            report.hidden = hidden;
-        }
-        let stop = outcome != Outcome::Pass;
-        report.stages.push(StageReport::ran(name, outcome, why));
-        stages.push(stage);
-        if stop {
-            break;
-        }
-    }
+    let mut explainer = Explainer {
+        report,
+        method: method.clone(),
+        claims,
+    };
+    let configs = chain::configs(&source);
+    let run = chain::run_request(&configs, &mut host, &mut explainer)?;
+    let mut report = explainer.report;
+    let mut stages = run.stages;
     let identity_given = args.token.is_some() || args.claims.is_some();
     if identity_given && !source.gateway.filters.contains_key("portcullis_jwt") {
         let note = "no portcullis_jwt among the filters: no identity reaches the other filters";
@@ -141,7 +115,11 @@ pub fn run(args: &ExplainArgs) -> Result<Status, String> {
     if let (Some(path), true) = (&args.response, report.allowed()) {
         let body =
             std::fs::read(path).map_err(|e| format!("--response {}: {e}", path.display()))?;
-        respond(&mut host, &mut stages, body, &mut report);
+        let stopped = chain::run_response(&mut host, &mut stages, 200, &[], body);
+        match stopped {
+            Some((name, outcome)) => report.response(name, Some(outcome), &host),
+            None => report.response("", None, &host),
+        }
     }
     report.print(args.json)?;
     Ok(if report.allowed() || report.answered() {
@@ -149,6 +127,37 @@ pub fn run(args: &ExplainArgs) -> Result<Status, String> {
     } else {
         Status::Failed
     })
+}
+
+/// Writes the report while the chain runs: each stage's decision and why.
+struct Explainer<'a> {
+    report: Report,
+    method: String,
+    /// `--claims`: the file and its claims, handed on in place of the JWT stage.
+    claims: Option<(&'a Path, Map<String, Value>)>,
+}
+
+impl chain::Observer for Explainer<'_> {
+    fn before(&mut self, name: &str, config: &Value, host: &mut MockHost) -> bool {
+        let Some((path, claims)) = &self.claims else {
+            return true;
+        };
+        if name != "portcullis_jwt" {
+            return true;
+        }
+        let why = give_claims(host, config, claims, &self.method, path);
+        self.report.stages.push(StageReport::skipped(name, why));
+        false
+    }
+
+    fn after(&mut self, name: &str, config: &Value, host: &MockHost, outcome: &Outcome) {
+        let (why, hidden) = explain_stage(name, host, config, &self.method);
+        if !hidden.is_empty() {
+            self.report.hidden = hidden;
+        }
+        let stage = StageReport::ran(name, outcome.clone(), why);
+        self.report.stages.push(stage);
+    }
 }
 
 fn explain_stage(
@@ -174,46 +183,16 @@ fn read_claims(path: &PathBuf) -> Result<Map<String, Value>, String> {
         .map_err(|e| format!("--claims {}: not a JSON object: {e}", path.display()))
 }
 
-/// Puts the token where the JWT filter looks first (its first configured source).
-fn place_token(source: &Source, host: &mut MockHost, token: &str) {
-    let config = source.filter_json("portcullis_jwt").unwrap_or(Value::Null);
-    let first = config.get("sources").and_then(|s| s.get(0));
-    let text = |key: &str| {
-        first
-            .and_then(|s| s.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    if let Some(cookie) = text("cookie") {
-        host.request_headers
-            .push(("cookie".into(), format!("{cookie}={token}")));
-    } else if let Some(query) = text("query") {
-        if let Some((_, path)) = host.request_headers.iter_mut().find(|(n, _)| n == ":path") {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            path.push_str(&format!("{separator}{query}={token}"));
-        }
-    } else {
-        let header = text("header").unwrap_or_else(|| "authorization".into());
-        let prefix = if first.is_some() {
-            text("prefix").unwrap_or_default()
-        } else {
-            "Bearer ".into()
-        };
-        host.request_headers
-            .push((header.to_ascii_lowercase(), format!("{prefix}{token}")));
-    }
-}
-
 /// `--claims`: hands the claims on as the JWT filter would after verifying a token, unless
 /// the route is public (the filter reads no token there).
 fn give_claims(
     host: &mut MockHost,
     config: &Value,
-    claims: Option<&Map<String, Value>>,
+    claims: &Map<String, Value>,
     method: &str,
-    path: Option<&PathBuf>,
+    path: &Path,
 ) -> Vec<String> {
-    let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+    let shown = path.display();
     let mut why = vec![format!(
         "claims from {shown} taken as verified: signature, exp, nbf, iss and aud are not checked"
     )];
@@ -225,40 +204,14 @@ fn give_claims(
         why.push("public route: the filter reads no token, so the claims are ignored".into());
         return why;
     }
-    if let Some(claims) = claims {
-        let text = |key: &str| claims.get(key).and_then(Value::as_str).map(str::to_string);
-        let identity = Identity {
-            provider: "claims-file".into(),
-            issuer: text("iss").unwrap_or_default(),
-            subject: text("sub"),
-            claims: claims.clone(),
-        };
-        host.properties
-            .insert(IDENTITY_PROPERTY.join("."), identity.to_bytes());
-    }
+    let text = |key: &str| claims.get(key).and_then(Value::as_str).map(str::to_string);
+    let identity = Identity {
+        provider: "claims-file".into(),
+        issuer: text("iss").unwrap_or_default(),
+        subject: text("sub"),
+        claims: claims.clone(),
+    };
+    host.properties
+        .insert(IDENTITY_PROPERTY.join("."), identity.to_bytes());
     why
-}
-
-/// Runs the response callbacks in Envoy's order (the chain reversed) on `body`.
-fn respond(
-    host: &mut MockHost,
-    stages: &mut [Box<dyn chain::Stage>],
-    body: Vec<u8>,
-    report: &mut Report,
-) {
-    host.response_headers = vec![
-        (":status".into(), "200".into()),
-        ("content-type".into(), "application/json".into()),
-        ("content-length".into(), body.len().to_string()),
-    ];
-    host.response_body = body;
-    for stage in stages.iter_mut().rev() {
-        let action = stage.response(host);
-        let outcome = chain::outcome(host, action);
-        if outcome != Outcome::Pass && outcome != Outcome::Waiting {
-            report.response(stage.name(), Some(outcome), host);
-            return;
-        }
-    }
-    report.response("", None, host);
 }

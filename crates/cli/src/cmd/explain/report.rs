@@ -1,7 +1,7 @@
 //! What `explain` prints: the request, the route, each stage with its decision and why,
 //! and the verdict; as text or as one JSON object.
 
-use super::chain::Outcome;
+use crate::chain::Outcome;
 use crate::gateway::RouteSpec;
 use crate::routes::Matcher;
 use portcullis_core::flow::mock::MockHost;
