@@ -10,6 +10,7 @@
 //!   [`property_path`]; `docs/kong.md`).
 
 use portcullis_core::flow::{Host, HostError, HostKind};
+use portcullis_core::header_value;
 use portcullis_core::jwt::native;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
@@ -17,6 +18,19 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::SystemTime;
+
+/// Refuses a header value the gateway would write as given (CR/LF would split the
+/// message; see `portcullis_core::header_value`): a host error, which every flow turns
+/// into a deny.
+fn safe(value: Option<&str>) -> Result<(), HostError> {
+    match value.map(header_value::check) {
+        Some(Err(e)) => Err(HostError {
+            call: "set_map_value",
+            status: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
 
 fn fail(call: &'static str, status: Status) -> HostError {
     HostError {
@@ -98,6 +112,7 @@ impl Host for WasmHost {
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        safe(value)?;
         hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value)
             .map_err(|s| fail("set_map_value", s))
     }
@@ -108,6 +123,7 @@ impl Host for WasmHost {
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        safe(value)?;
         hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value)
             .map_err(|s| fail("set_map_value", s))
     }
@@ -142,6 +158,17 @@ impl Host for WasmHost {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<(), HostError> {
+        // Envoy writes a local reply's header values as given: one with an unsafe value
+        // is replaced by a fixed 500 that echoes nothing.
+        let refused;
+        let (status, headers, body) = match header_value::check_all(headers) {
+            Ok(()) => (status, headers, body),
+            Err((name, e)) => {
+                self.log_warn(&format!("local reply refused: header {name}: {e}"));
+                refused = header_value::refusal_reply();
+                (refused.0, refused.1.as_slice(), refused.2.as_slice())
+            }
+        };
         let headers: Vec<(&str, &str)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -200,6 +227,15 @@ impl Host for WasmHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsafe_header_value_is_a_host_error_before_any_host_call() {
+        for value in ["a\r\nSet-Cookie: x=1", "a\0", "d\u{e9}mo", "a "] {
+            assert!(safe(Some(value)).is_err(), "{value:?}");
+        }
+        assert_eq!(safe(Some("Bearer error=\"invalid_token\"")), Ok(()));
+        assert_eq!(safe(None), Ok(()), "removing a header is always safe");
+    }
 
     #[test]
     fn envoy_answers_not_found_and_is_envoy() {
