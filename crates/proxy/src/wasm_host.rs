@@ -39,6 +39,27 @@ fn fail(call: &'static str, status: Status) -> HostError {
     }
 }
 
+/// A header value as text. Header values are bytes: a client (or a backend) may send
+/// any byte >= 0x80, and the SDK's `get_map`/`get_map_value` unwrap them as UTF-8, so a
+/// single such byte panicked the VM (every later request on the worker then failed).
+/// Read as bytes instead; a value that is not UTF-8 is a host error, which every flow
+/// turns into a deny (never lossily converted: the gateway would decide on other text
+/// than the backend receives).
+fn utf8(call: &'static str, value: Vec<u8>) -> Result<String, HostError> {
+    String::from_utf8(value).map_err(|_| HostError {
+        call,
+        status: "header value is not UTF-8".into(),
+    })
+}
+
+/// One header's value through [`utf8`].
+fn map_value(map: MapType, name: &str) -> Result<Option<String>, HostError> {
+    hostcalls::get_map_value_bytes(map, name)
+        .map_err(|s| fail("get_map_value", s))?
+        .map(|value| utf8("get_map_value", value))
+        .transpose()
+}
+
 /// Counter ids by name, shared by every HTTP context of one root context.
 pub type Counters = Rc<RefCell<HashMap<String, u32>>>;
 
@@ -103,12 +124,16 @@ impl Host for WasmHost {
     }
 
     fn request_header(&self, name: &str) -> Result<Option<String>, HostError> {
-        hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-            .map_err(|s| fail("get_map_value", s))
+        map_value(MapType::HttpRequestHeaders, name)
     }
 
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError> {
-        hostcalls::get_map(MapType::HttpRequestHeaders).map_err(|s| fail("get_map", s))
+        let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .map_err(|s| fail("get_map", s))?;
+        pairs
+            .into_iter()
+            .map(|(name, value)| Ok((name, utf8("get_map", value)?)))
+            .collect()
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
@@ -118,8 +143,7 @@ impl Host for WasmHost {
     }
 
     fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
-        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-            .map_err(|s| fail("get_map_value", s))
+        map_value(MapType::HttpResponseHeaders, name)
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
@@ -235,6 +259,15 @@ mod tests {
         }
         assert_eq!(safe(Some("Bearer error=\"invalid_token\"")), Ok(()));
         assert_eq!(safe(None), Ok(()), "removing a header is always safe");
+    }
+
+    #[test]
+    fn a_header_value_that_is_not_utf8_is_a_host_error_not_a_panic() {
+        assert!(utf8("get_map", b"\xff\xfe".to_vec()).is_err());
+        assert_eq!(
+            utf8("get_map", "d\u{e9}mo".as_bytes().to_vec()),
+            Ok("d\u{e9}mo".into())
+        );
     }
 
     #[test]
