@@ -2,6 +2,7 @@
 //! (`scopes` array, Keycloak's `realm_access.roles`, Cognito's `cognito:groups`, `scope`
 //! as a space-separated string), so every claim a filter reads is found by a
 //! [`ClaimPath`], and a claim may be an array of strings or one space-separated string.
+//! How a claim is written into an upstream header is [`crate::forwarded`]'s business.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -17,6 +18,11 @@ impl ClaimPath {
     /// A path from dotted text.
     pub fn dotted(text: &str) -> Self {
         ClaimPath(text.split('.').map(str::to_string).collect())
+    }
+
+    /// The path's segments (`["realm_access", "roles"]`).
+    pub fn segments(&self) -> &[String] {
+        &self.0
     }
 
     /// The value at this path, if present.
@@ -36,24 +42,6 @@ impl ClaimPath {
             Some(Value::String(s)) => s.split_whitespace().collect(),
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
-        }
-    }
-
-    /// The value as one string: a string as is, an array of strings joined by `,`,
-    /// a number or boolean as written. Objects and nulls give `None`.
-    pub fn joined(&self, claims: &Map<String, Value>) -> Option<String> {
-        match self.lookup(claims)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
         }
     }
 }
@@ -123,14 +111,5 @@ mod tests {
         assert!(ClaimPath::dotted("scopes").strings(&c).is_empty());
         assert!(ClaimPath::dotted("o").strings(&c).is_empty());
         assert!(ClaimPath::dotted("missing.x").strings(&c).is_empty());
-    }
-
-    #[test]
-    fn joined_joins_arrays_with_commas() {
-        let c = claims(json!({"organization": ["qa", "demostore"]}));
-        assert_eq!(
-            ClaimPath::dotted("organization").joined(&c).as_deref(),
-            Some("qa,demostore")
-        );
     }
 }

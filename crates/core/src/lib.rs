@@ -10,6 +10,8 @@ pub mod decision;
 pub mod fields;
 #[cfg(feature = "jwt")]
 pub mod flow;
+pub mod forwarded;
+pub mod header_value;
 pub mod identity;
 pub mod json;
 #[cfg(feature = "jwt")]

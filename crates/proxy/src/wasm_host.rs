@@ -10,6 +10,7 @@
 //!   [`property_path`]; `docs/kong.md`).
 
 use portcullis_core::flow::{Host, HostError, HostKind};
+use portcullis_core::header_value;
 use portcullis_core::jwt::native;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
@@ -18,11 +19,45 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::SystemTime;
 
+/// Refuses a header value the gateway would write as given (CR/LF would split the
+/// message; see `portcullis_core::header_value`): a host error, which every flow turns
+/// into a deny.
+fn safe(value: Option<&str>) -> Result<(), HostError> {
+    match value.map(header_value::check) {
+        Some(Err(e)) => Err(HostError {
+            call: "set_map_value",
+            status: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn fail(call: &'static str, status: Status) -> HostError {
     HostError {
         call,
         status: format!("{status:?}"),
     }
+}
+
+/// A header value as text. Header values are bytes: a client (or a backend) may send
+/// any byte >= 0x80, and the SDK's `get_map`/`get_map_value` unwrap them as UTF-8, so a
+/// single such byte panicked the VM (every later request on the worker then failed).
+/// Read as bytes instead; a value that is not UTF-8 is a host error, which every flow
+/// turns into a deny (never lossily converted: the gateway would decide on other text
+/// than the backend receives).
+fn utf8(call: &'static str, value: Vec<u8>) -> Result<String, HostError> {
+    String::from_utf8(value).map_err(|_| HostError {
+        call,
+        status: "header value is not UTF-8".into(),
+    })
+}
+
+/// One header's value through [`utf8`].
+fn map_value(map: MapType, name: &str) -> Result<Option<String>, HostError> {
+    hostcalls::get_map_value_bytes(map, name)
+        .map_err(|s| fail("get_map_value", s))?
+        .map(|value| utf8("get_map_value", value))
+        .transpose()
 }
 
 /// Counter ids by name, shared by every HTTP context of one root context.
@@ -89,22 +124,26 @@ impl Host for WasmHost {
     }
 
     fn request_header(&self, name: &str) -> Result<Option<String>, HostError> {
-        hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-            .map_err(|s| fail("get_map_value", s))
+        map_value(MapType::HttpRequestHeaders, name)
     }
 
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError> {
-        hostcalls::get_map(MapType::HttpRequestHeaders).map_err(|s| fail("get_map", s))
+        let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .map_err(|s| fail("get_map", s))?;
+        pairs
+            .into_iter()
+            .map(|(name, value)| Ok((name, utf8("get_map", value)?)))
+            .collect()
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        safe(value)?;
         hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value)
             .map_err(|s| fail("set_map_value", s))
     }
 
     fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
-        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-            .map_err(|s| fail("get_map_value", s))
+        map_value(MapType::HttpResponseHeaders, name)
     }
 
     fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
@@ -112,6 +151,7 @@ impl Host for WasmHost {
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        safe(value)?;
         hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value)
             .map_err(|s| fail("set_map_value", s))
     }
@@ -146,6 +186,17 @@ impl Host for WasmHost {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<(), HostError> {
+        // Envoy writes a local reply's header values as given: one with an unsafe value
+        // is replaced by a fixed 500 that echoes nothing.
+        let refused;
+        let (status, headers, body) = match header_value::check_all(headers) {
+            Ok(()) => (status, headers, body),
+            Err((name, e)) => {
+                self.log_warn(&format!("local reply refused: header {name}: {e}"));
+                refused = header_value::refusal_reply();
+                (refused.0, refused.1.as_slice(), refused.2.as_slice())
+            }
+        };
         let headers: Vec<(&str, &str)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -204,6 +255,24 @@ impl Host for WasmHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsafe_header_value_is_a_host_error_before_any_host_call() {
+        for value in ["a\r\nSet-Cookie: x=1", "a\0", "d\u{e9}mo", "a "] {
+            assert!(safe(Some(value)).is_err(), "{value:?}");
+        }
+        assert_eq!(safe(Some("Bearer error=\"invalid_token\"")), Ok(()));
+        assert_eq!(safe(None), Ok(()), "removing a header is always safe");
+    }
+
+    #[test]
+    fn a_header_value_that_is_not_utf8_is_a_host_error_not_a_panic() {
+        assert!(utf8("get_map", b"\xff\xfe".to_vec()).is_err());
+        assert_eq!(
+            utf8("get_map", "d\u{e9}mo".as_bytes().to_vec()),
+            Ok("d\u{e9}mo".into())
+        );
+    }
 
     #[test]
     fn envoy_answers_not_found_and_is_envoy() {

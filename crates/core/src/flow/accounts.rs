@@ -305,7 +305,7 @@ impl Filter for AccountsFilter {
                 status: 413,
                 code: "request_too_large",
                 detail: "request body over the limit".into(),
-                public_detail: true,
+                message: "request body over the limit",
             })
         } else if !eos {
             return Action::Pause;

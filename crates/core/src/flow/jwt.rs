@@ -5,6 +5,7 @@
 use super::route::{route_entry, Memo};
 use super::{deny, Action, Background, Callout, CalloutResponse, Filter, Host, LogContext};
 use crate::decision::Denial;
+use crate::forwarded::forwarded_value;
 use crate::identity::{IDENTITY_HEADER_PREFIX, IDENTITY_PROPERTY};
 use crate::jwt::cache::{token_hash, TokenCache};
 use crate::jwt::remote::{FetchOutcome, Refetch, RemoteKeys};
@@ -258,10 +259,18 @@ impl JwtFilter {
         let identity = &verified.identity;
         log.subject = identity.subject.clone();
         let host_err = |e: super::HostError| Denial::internal("host_error", e.to_string());
+        // Every value is checked before any is written: a value a backend could read
+        // another way than the gateway, or with a byte no header may carry, refuses the
+        // token (never cleaned up; see `crate::forwarded`).
+        let mut values = Vec::with_capacity(self.config.forward.len());
         for forward in &self.config.forward {
-            if let Some(value) = forward.claim.joined(&identity.claims) {
-                let value: String = value.chars().filter(|c| !c.is_control()).collect();
-                host.set_request_header(&forward.header, Some(&value))
+            let value = forwarded_value(&forward.claim, &identity.claims)
+                .map_err(|refusal| refusal.denial())?;
+            values.push((forward.header.as_str(), value));
+        }
+        for (header, value) in values {
+            if let Some(value) = value {
+                host.set_request_header(header, Some(&value))
                     .map_err(host_err)?;
             }
         }
@@ -317,8 +326,9 @@ impl JwtFilter {
     }
 }
 
+/// The 401 for a refused token: its fixed description only, never the token's text.
 fn unauthorized(err: &JwtError) -> Denial {
-    Denial::unauthorized(err.code(), err.to_string())
+    err.denial()
 }
 
 impl Filter for JwtFilter {

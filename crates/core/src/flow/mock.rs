@@ -2,6 +2,7 @@
 //! the filter crates' and the CLI's tests can use it too.
 
 use super::host::{Host, HostError, HostKind};
+use crate::header_value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -135,6 +136,17 @@ fn get(map: &[(String, String)], name: &str) -> Option<String> {
     map.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
+/// Refuses an unsafe header value as the wasm adapter does (see [`header_value`]).
+fn safe(value: Option<&str>) -> Result<(), HostError> {
+    match value.map(header_value::check) {
+        Some(Err(e)) => Err(HostError {
+            call: "set_map_value",
+            status: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn set(map: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
     map.retain(|(n, _)| n != name);
     if let Some(v) = value {
@@ -156,6 +168,7 @@ impl Host for MockHost {
     }
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
         self.check("set_map_value")?;
+        safe(value)?;
         set(&mut self.request_headers, name, value);
         Ok(())
     }
@@ -169,6 +182,7 @@ impl Host for MockHost {
     }
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
         self.check("set_map_value")?;
+        safe(value)?;
         set(&mut self.response_headers, name, value);
         Ok(())
     }
@@ -205,10 +219,23 @@ impl Host for MockHost {
         body: &[u8],
     ) -> Result<(), HostError> {
         self.check("send_http_response")?;
-        self.sent = Some(SentResponse {
-            status,
-            headers: headers.to_vec(),
-            body: body.to_vec(),
+        // As the wasm adapter: a reply with an unsafe header value is replaced by the
+        // fixed 500 that echoes nothing.
+        self.sent = Some(match header_value::check_all(headers) {
+            Ok(()) => SentResponse {
+                status,
+                headers: headers.to_vec(),
+                body: body.to_vec(),
+            },
+            Err((name, e)) => {
+                self.log_warn(&format!("local reply refused: header {name}: {e}"));
+                let (status, headers, body) = header_value::refusal_reply();
+                SentResponse {
+                    status,
+                    headers,
+                    body,
+                }
+            }
         });
         Ok(())
     }

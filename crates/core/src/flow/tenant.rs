@@ -4,6 +4,7 @@
 
 use super::{deny, Action, Filter, Host, LogContext};
 use crate::decision::Denial;
+use crate::header_value;
 use crate::identity::{Identity, IDENTITY_PROPERTY, TENANT_PROPERTY};
 use crate::tenant::{host_header_name, TenantConfig, TenantDenial, TenantTable};
 
@@ -53,6 +54,14 @@ impl TenantFilter {
                 .bind_token(tenant, &identity.issuer, &identity.claims)
                 .map_err(|d| d.denial())?;
         }
+        // The id is configuration, yet it is written into a header: the one check of
+        // every header value applies (a backend must read the id the gateway bound).
+        header_value::check(&tenant.id).map_err(|e| {
+            Denial::forbidden(
+                "forwarded_claim_invalid",
+                format!("tenant id is not a valid header value: {e}"),
+            )
+        })?;
         host.set_request_header(self.table.header(), Some(&tenant.id))
             .map_err(host_err)?;
         host.set_property(TENANT_PROPERTY, tenant.id.as_bytes())
@@ -142,5 +151,15 @@ mod tests {
         let host = run(host);
         assert_eq!(host.sent, None);
         assert_eq!(host.upstream_header("x-portcullis-tenant"), Some("acme"));
+    }
+
+    #[test]
+    fn a_tenant_id_that_is_no_safe_header_value_is_refused_at_configuration() {
+        for id in ["ac me", "acme\r\nx-evil: 1", "acm\u{e9}", ""] {
+            let config = serde_json::json!({"tenants": [
+                {"id": id, "domains": ["acme.localhost"], "issuers": ["https://i"]}]});
+            let bytes = serde_json::to_vec(&config).unwrap();
+            assert!(TenantFilter::from_json(&bytes).is_err(), "{id:?}");
+        }
     }
 }

@@ -1,6 +1,9 @@
-//! Why a token was refused. Messages are sent to the client in `WWW-Authenticate`, so
-//! they name the check that failed and never echo the token or its claims' values.
+//! Why a token was refused. The client is told only [`JwtError::description`], a fixed
+//! text per reason (in `WWW-Authenticate` and the JSON body); the `Display` text, which
+//! may quote (escaped) what the token said, goes to the decision log only. A token's
+//! bytes never reach a response (issue 18).
 
+use crate::decision::Denial;
 use thiserror::Error;
 
 /// A refused token. `code()` is the stable reason used in metrics and logs.
@@ -15,8 +18,9 @@ pub enum JwtError {
     /// Not three base64url segments of JSON objects.
     #[error("malformed token: {0}")]
     Malformed(&'static str),
-    /// `alg: none` or an algorithm name we do not know.
-    #[error("algorithm `{0}` is not accepted")]
+    /// `alg: none` or an algorithm name we do not know (the name as the token wrote it,
+    /// shortened; shown escaped in the log).
+    #[error("algorithm {0:?} is not accepted")]
     UnsupportedAlgorithm(String),
     /// The provider does not allow this algorithm.
     #[error("algorithm {0} is not allowed for this issuer")]
@@ -60,6 +64,36 @@ pub enum JwtError {
 }
 
 impl JwtError {
+    /// The fixed text the client is told: one per reason, naming the check that failed
+    /// and nothing of the token (visible ASCII, no quotes: it goes in a quoted-string).
+    pub fn description(&self) -> &'static str {
+        match self {
+            JwtError::Missing => "no bearer token",
+            JwtError::TooLarge(_) => "token is too large",
+            JwtError::Malformed(_) => "malformed token",
+            JwtError::UnsupportedAlgorithm(_) => "algorithm is not accepted",
+            JwtError::AlgorithmNotAllowed(_) => "algorithm is not allowed for this issuer",
+            JwtError::UnsupportedCrit => "unsupported critical header extension",
+            JwtError::UnknownIssuer => "issuer is not accepted",
+            JwtError::UnknownKid => "unknown key id",
+            JwtError::NoKeyForAlgorithm(_) => "no key for the token's algorithm",
+            JwtError::BadSignature => "signature verification failed",
+            JwtError::MissingExp => "token has no exp claim",
+            JwtError::Expired => "token is expired",
+            JwtError::NotYetValid => "token is not yet valid",
+            JwtError::IssuedInFuture => "token is issued in the future",
+            JwtError::BadAudience => "audience is not accepted",
+            JwtError::BadClaimType(_) => "a registered claim has the wrong type",
+            JwtError::KeysUnavailable => "signing keys are not available",
+        }
+    }
+
+    /// The 401 for this refusal: its code, its fixed description for the client, and
+    /// the `Display` text for the decision log.
+    pub fn denial(&self) -> Denial {
+        Denial::unauthorized(self.code(), self.to_string()).with_message(self.description())
+    }
+
     /// Stable reason code for metrics and decision logs.
     pub fn code(&self) -> &'static str {
         match self {
@@ -81,5 +115,70 @@ impl JwtError {
             JwtError::BadClaimType(_) => "claim_type_invalid",
             JwtError::KeysUnavailable => "keys_unavailable",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header_value;
+
+    const HOSTILE: &str = "RS256\r\nSet-Cookie: pwned=1<img src=x>\u{e9}";
+
+    fn every_variant() -> Vec<JwtError> {
+        vec![
+            JwtError::Missing,
+            JwtError::TooLarge(8192),
+            JwtError::Malformed("header is not a JSON object"),
+            JwtError::UnsupportedAlgorithm(HOSTILE.into()),
+            JwtError::AlgorithmNotAllowed(HOSTILE.into()),
+            JwtError::UnsupportedCrit,
+            JwtError::UnknownIssuer,
+            JwtError::UnknownKid,
+            JwtError::NoKeyForAlgorithm(HOSTILE.into()),
+            JwtError::BadSignature,
+            JwtError::MissingExp,
+            JwtError::Expired,
+            JwtError::NotYetValid,
+            JwtError::IssuedInFuture,
+            JwtError::BadAudience,
+            JwtError::BadClaimType("nbf"),
+            JwtError::KeysUnavailable,
+        ]
+    }
+
+    #[test]
+    fn every_description_fits_a_quoted_string_of_visible_ascii() {
+        for err in every_variant() {
+            let text = err.description();
+            assert!(header_value::is_safe(text), "{}: {text:?}", err.code());
+            assert!(!text.contains(['"', '\\']), "{}: {text:?}", err.code());
+        }
+    }
+
+    #[test]
+    fn no_variant_sends_its_data_to_the_client() {
+        for err in every_variant() {
+            let denial = err.denial();
+            let body = String::from_utf8(denial.body()).unwrap();
+            let challenge = denial
+                .headers()
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect::<String>();
+            for sent in [&body, &challenge] {
+                let echoed = ["pwned", "8192", "JSON", "nbf"]
+                    .iter()
+                    .any(|m| sent.contains(m));
+                assert!(!echoed, "{}: {sent}", err.code());
+            }
+        }
+    }
+
+    #[test]
+    fn the_log_text_shows_a_hostile_algorithm_escaped() {
+        let text = JwtError::UnsupportedAlgorithm(HOSTILE.into()).to_string();
+        assert!(!text.contains(['\r', '\n']), "{text}");
+        assert!(text.contains("\\r\\n"), "{text}");
     }
 }
