@@ -7,9 +7,11 @@
 //! Paths are matched against the keys of nested objects; `*` is any key at one level; an
 //! array met anywhere (also at the top level, and also at the end of a path) is entered
 //! and every element is matched at the same path position, so a body that is an array of
-//! contracts is filtered contract by contract. Keys compare after unescaping, exactly
-//! (no case folding, no Unicode normalisation); every copy of a duplicated key is treated
-//! alike.
+//! contracts is filtered contract by contract. Keys compare after unescaping and up to
+//! case ([`crate::json::fold_key`]), as case-insensitive clients (Go, .NET, Jackson) bind
+//! them: `!{mother}` hides `Mother`, `MOTHER` and `\u004dother`, `!{user.cpf}` hides
+//! `USER.Cpf` and `uſer.cpf`, and `{id}` keeps `ID`. There is no Unicode normalisation.
+//! Every copy of a duplicated key, also one repeated in another case, is treated alike.
 //!
 //! - **Remove** (`!{a.b,c}`): a value is hidden when its path matches one of the paths;
 //!   everything under it goes with it. Nothing else changes.

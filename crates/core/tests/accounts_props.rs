@@ -1,10 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Properties of response account checks: no panics on any input, and in filter mode the
-//! body sent never carries a foreign id at a checked path.
+//! body sent never carries a foreign id at a checked path, under any spelling of its key.
 
 use portcullis_core::accounts::{AccountLocation, ResponseAccounts};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use spellings::spelling;
+
+mod spellings;
 
 const IDS: &[&str] = &["demostore", "qa", "acme"];
 
@@ -63,5 +66,47 @@ proptest! {
             }
         }
         prop_assert_eq!(sent.len() + outcome.removed, items.len());
+    }
+
+    #[test]
+    fn a_foreign_id_under_any_spelling_of_the_key_blocks(
+        key in spelling("contractOwner"),
+        own_first in any::<bool>(),
+        with_own in any::<bool>(),
+    ) {
+        let foreign = format!(r#"{key}:"qa""#);
+        let own = r#""contractOwner":"demostore""#;
+        let members = match (with_own, own_first) {
+            (false, _) => foreign,
+            (true, true) => format!("{own},{foreign}"),
+            (true, false) => format!("{foreign},{own}"),
+        };
+        let body = format!(r#"{{"id":1,{members}}}"#);
+        let outcome = ResponseAccounts::parse("block: contractOwner").unwrap().check(body.as_bytes(), &mine).unwrap();
+        prop_assert!(outcome.blocked, "{body}");
+        prop_assert!(outcome.body.is_none());
+        prop_assert_eq!(outcome.foreign, vec!["qa".to_string()]);
+    }
+
+    #[test]
+    fn filtered_list_keeps_no_element_with_a_foreign_id_under_any_spelling(
+        items in proptest::collection::vec((spelling("contractOwner"), proptest::sample::select(IDS), any::<bool>()), 0..8),
+    ) {
+        let elements: Vec<String> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (key, id, with_own))| {
+                let own = if *with_own { r#""contractOwner":"demostore","# } else { "" };
+                format!(r#"{{"n":{i},{own}{key}:"{id}"}}"#)
+            })
+            .collect();
+        let body = format!("[{}]", elements.join(","));
+        let outcome = ResponseAccounts::parse("filter: [*].contractOwner").unwrap().check(body.as_bytes(), &mine).unwrap();
+        prop_assert!(!outcome.blocked);
+        let kept: Vec<usize> = items.iter().enumerate().filter(|(_, (_, id, _))| mine(id)).map(|(i, _)| i).collect();
+        let sent: Value = serde_json::from_slice(outcome.body.as_deref().unwrap_or(body.as_bytes())).unwrap();
+        let sent: Vec<usize> = sent.as_array().unwrap().iter().map(|e| e["n"].as_u64().unwrap() as usize).collect();
+        prop_assert_eq!(outcome.removed, items.len() - kept.len());
+        prop_assert_eq!(sent, kept, "{}", body);
     }
 }

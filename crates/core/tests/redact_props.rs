@@ -1,17 +1,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Properties of the redactor: no panics on any input, valid output on valid input,
-//! byte-identical output when nothing matches, and agreement with a reference
-//! implementation over `serde_json::Value`.
+//! byte-identical output when nothing matches, agreement with a reference
+//! implementation over `serde_json::Value` (keys compared up to case, `json::fold_key`),
+//! and no hidden value shown under any spelling of its key.
 
 use portcullis_core::fields::{FieldFilter, FilterMode};
-use portcullis_core::json::{self, DEFAULT_MAX_DEPTH};
+use portcullis_core::json::{self, fold_key, DEFAULT_MAX_DEPTH};
 use portcullis_core::redact::Redactor;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
+use spellings::spelling;
 
-/// Keys the generated documents and filters share, so that paths actually match.
+mod spellings;
+
+/// A value no generated document holds by chance.
+const SECRET: &str = "S3CRET-\u{2603}";
+
+/// Keys the generated documents and filters share, so that paths actually match (some
+/// in other cases than the paths).
 const KEYS: &[&str] = &[
-    "a", "b", "cpf", "user", "mother", "m\u{e3}e", "q\"x", "tab\tkey",
+    "a",
+    "b",
+    "cpf",
+    "user",
+    "mother",
+    "m\u{e3}e",
+    "q\"x",
+    "tab\tkey",
+    "A",
+    "CPF",
+    "Mother",
+    "u\u{17f}er",
+    "M\u{c3}E",
 ];
 /// Keys usable in dotted paths.
 const PATH_KEYS: &[&str] = &["a", "b", "cpf", "user", "mother", "m\u{e3}e", "*"];
@@ -59,6 +79,11 @@ fn filter(mode: FilterMode, paths: &[Vec<&str>]) -> FieldFilter {
     }
 }
 
+/// Whether object key `k` matches path segment `segment` (a key or `*`).
+fn matches(segment: &str, k: &str) -> bool {
+    segment == "*" || fold_key(segment) == fold_key(k)
+}
+
 /// Reference Remove: arrays entered, `*` any key, every match removed.
 fn reference_remove(value: &mut Value, path: &[&str]) {
     match value {
@@ -68,12 +93,10 @@ fn reference_remove(value: &mut Value, path: &[&str]) {
         Value::Object(map) => match path {
             [] => {}
             ["*"] => map.clear(),
-            [only] => {
-                map.shift_remove(*only);
-            }
+            [only] => map.retain(|k, _| !matches(only, k)),
             [first, rest @ ..] => {
                 for (k, child) in map.iter_mut() {
-                    if *first == "*" || k == first {
+                    if matches(first, k) {
                         reference_remove(child, rest);
                     }
                 }
@@ -101,7 +124,7 @@ fn reference_keep(value: &Value, paths: &[&[&str]]) -> Option<Value> {
             for (k, child) in map {
                 let sub: Vec<&[&str]> = paths
                     .iter()
-                    .filter(|p| p.first().is_some_and(|f| *f == "*" || f == k))
+                    .filter(|p| p.first().is_some_and(|f| matches(f, k)))
                     .map(|p| &p[1..])
                     .collect();
                 if let Some(kept) = (!sub.is_empty())
@@ -183,5 +206,48 @@ proptest! {
             Some(expected) => prop_assert_eq!(serde_json::from_slice::<Value>(&result.unwrap()).unwrap(), expected),
             None => prop_assert!(result.is_err()),
         }
+    }
+
+    #[test]
+    fn a_hidden_key_in_any_spelling_never_shows_its_value(
+        mother in spelling("mother"),
+        again in spelling("mother"),
+        user in spelling("user"),
+        cpf in spelling("cpf"),
+        noise in json_value(),
+        reverse in any::<bool>(),
+        in_array in any::<bool>(),
+    ) {
+        let secret = format!("{:?}", SECRET);
+        let mut members = [
+            format!("{mother}:{secret}"),
+            format!("{user}:{{\"name\":\"n\",{cpf}:{secret}}}"),
+            format!("\"noise\":{}", text(&noise, false)),
+            format!("{again}:{{\"name\":{secret}}}"),
+        ];
+        if reverse {
+            members.reverse();
+        }
+        let object = format!("{{{}}}", members.join(","));
+        let body = if in_array { format!("[{object},{object}]") } else { object };
+        let redactor = Redactor::compile(&[], &[filter(FilterMode::Remove, &[vec!["user", "cpf"], vec!["mother"]])]).unwrap();
+        let out = String::from_utf8(redactor.apply(body.as_bytes()).unwrap()).unwrap();
+        prop_assert!(!out.contains(SECRET), "{body} -> {out}");
+        prop_assert!(out.contains("\"name\":\"n\"") && out.contains("\"noise\""), "{out}");
+        prop_assert!(serde_json::from_str::<Value>(&out).is_ok());
+    }
+
+    #[test]
+    fn a_keep_filter_keeps_any_spelling_of_a_listed_key_and_nothing_else(
+        id in spelling("id"),
+        source in spelling("source"),
+        other in key(),
+    ) {
+        prop_assume!(!["id", "source"].contains(&fold_key(&other).as_str()));
+        let body = format!(r#"{{{id}:"kept-1",{}:{:?},{source}:"kept-2"}}"#, serde_json::to_string(&other).unwrap(), SECRET);
+        let redactor = Redactor::compile(&[filter(FilterMode::Keep, &[vec!["id"], vec!["source"]])], &[]).unwrap();
+        let out = String::from_utf8(redactor.apply(body.as_bytes()).unwrap()).unwrap();
+        prop_assert!(out.contains("kept-1") && out.contains("kept-2"), "{body} -> {out}");
+        prop_assert!(!out.contains(SECRET), "{body} -> {out}");
     }
 }

@@ -20,13 +20,16 @@ enum Mode {
 
 /// A route's response account rule, parsed from configuration. Clauses are separated by
 /// `;`, each is `name: path, path, …` in the indexed path syntax (`contractOwner`,
-/// `items[*].accountId`, `[*].contractOwner`, `*` for any key):
+/// `items[*].accountId`, `[*].contractOwner`, `*` for any key). Keys match up to case
+/// ([`crate::json::fold_key`]): `ContractOwner` and `CONTRACTOWNER` are checked as
+/// `contractOwner`, in every copy, as a case-insensitive client would read either:
 ///
 /// - `block: …` or `filter: …` (at most one of them): the paths whose values are account
 ///   ids. A string id compares decoded, a number or boolean by its literal text (`1e2` is
-///   not `100`), `null` and a missing field are no id, an array there is a list of ids, an
-///   object there blocks (fail closed). Arrays on a path are entered even where no `[*]`
-///   is written (checked, never filtered there).
+///   not `100`), `null` and a missing field (missing in every case spelling of its key)
+///   are no id, an array there is a list of ids, an object there blocks (fail closed).
+///   Arrays on a path are entered even where no `[*]` is written (checked, never
+///   filtered there).
 /// - `hide_owner: …`: owner fields, removed from the response unless the caller may see
 ///   the owner (see [`ResponseAccounts::check`]). An object or array there is always
 ///   removed; `null` is kept.

@@ -3,8 +3,9 @@
 //! `u32` per open container and pays one key lookup per visited member.
 //!
 //! Matching rules, shared by every consumer:
-//! - an object member with key `k` moves every active node to its `k` child and its `*`
-//!   child;
+//! - an object member with key `k` moves every active node to the children whose key
+//!   equals `k` up to case ([`super::fold`]: `Mother` and `\u004dOTHER` are `mother`) and
+//!   to its `*` child;
 //! - an array element moves every active node that expects `[*]` to its `[*]` child (the
 //!   transition is flagged: the element is a "removal point"), and keeps every node that
 //!   expects a key or ends a path: arrays met on the way are entered implicitly;
@@ -14,8 +15,9 @@
 //! Each NFA node belongs to a group (one filter, or one kind of account path); the label of
 //! a DFA state is computed by the consumer from the set of nodes it stands for.
 
+use super::fold;
 use super::path::PathStep;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Index of an NFA node.
 pub(crate) type NodeId = usize;
@@ -107,23 +109,24 @@ impl Nfa {
     }
 }
 
-/// Member transitions of one DFA state, searched linearly when short.
+/// Member transitions of one DFA state: folded keys ([`fold::fold`]) in byte order,
+/// searched linearly when short.
 #[derive(Debug, Clone)]
 struct Keys(Vec<(Box<str>, u32)>);
 
 impl Keys {
+    /// The transition for `key`, a [`fold::lookup_form`]: compared as if folded.
     #[inline]
     fn get(&self, key: &str) -> Option<u32> {
         if self.0.len() <= 8 {
             // Short keys: an inline byte comparison beats a call to `memcmp`.
-            let key = key.as_bytes();
             self.0
                 .iter()
-                .find(|(k, _)| k.len() == key.len() && k.bytes().zip(key).all(|(a, &b)| a == b))
+                .find(|(k, _)| fold::eq_folded(k, key))
                 .map(|e| e.1)
         } else {
             self.0
-                .binary_search_by(|(k, _)| (**k).cmp(key))
+                .binary_search_by(|(k, _)| fold::cmp_folded(k, key))
                 .ok()
                 .and_then(|i| self.0.get(i))
                 .map(|e| e.1)
@@ -187,18 +190,19 @@ impl<L: Clone> Dfa<L> {
             let closed = nfa.closure(&set);
             let nodes: Vec<&Node> = closed.iter().filter_map(|&n| nfa.get(n)).collect();
             let any: BTreeSet<NodeId> = nodes.iter().filter_map(|n| n.any).collect();
-            let mut literal: BTreeSet<&str> = BTreeSet::new();
+            // Keys that fold alike are one transition, to the union of their children.
+            let mut literal: BTreeMap<String, BTreeSet<NodeId>> = BTreeMap::new();
             for n in &nodes {
-                literal.extend(n.keys.iter().map(|(k, _)| k.as_str()));
+                for (k, child) in &n.keys {
+                    literal.entry(fold::fold(k)).or_default().insert(*child);
+                }
             }
             let mut keys = Vec::with_capacity(literal.len());
-            for key in literal {
+            for (key, children) in literal {
                 let mut next = any.clone();
-                for n in &nodes {
-                    next.extend(n.keys.iter().filter(|(k, _)| k == key).map(|e| e.1));
-                }
+                next.extend(children);
                 let next = intern(next.into_iter().collect(), &mut sets, &mut queue)?;
-                keys.push((Box::<str>::from(key), next));
+                keys.push((key.into_boxed_str(), next));
             }
             let other_key = intern(any.into_iter().collect(), &mut sets, &mut queue)?;
             let mut element_each = false;
@@ -227,12 +231,17 @@ impl<L: Clone> Dfa<L> {
 }
 
 impl<L> Dfa<L> {
-    /// The state after member `key` from state `s`.
+    /// The state after member `key` (decoded) from state `s`. Keys compare folded
+    /// ([`fold`]): `Mother`, `MOTHER` and `mother` take the same transition.
     #[inline]
     pub fn member(&self, s: u32, key: &str) -> u32 {
-        self.states
-            .get(s as usize)
-            .map_or(s, |st| st.keys.get(key).unwrap_or(st.other_key))
+        let Some(st) = self.states.get(s as usize) else {
+            return s;
+        };
+        if st.keys.0.is_empty() {
+            return st.other_key;
+        }
+        st.keys.get(&fold::lookup_form(key)).unwrap_or(st.other_key)
     }
 
     /// The state of each element of an array in state `s`, and whether the transition

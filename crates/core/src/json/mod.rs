@@ -17,10 +17,16 @@
 //! Nesting deeper than the configured limit ([`DEFAULT_MAX_DEPTH`] by default) is an
 //! error. Errors carry a byte offset and a fixed reason, never input content.
 //!
-//! Object keys reach the visitor decoded (`"m\u006fther"` is `mother`); they are compared
-//! code point for code point, with no Unicode normalisation. Duplicate keys are not merged
-//! or rejected: each occurrence is offered to the visitor on its own, so a rule about a key
-//! (remove it, check it) holds for every copy, whichever copy a client's parser would keep.
+//! Object keys reach the visitor decoded (`"m\u006fther"` is `mother`). The path
+//! automaton compares them with configured keys up to case ([`fold_key`]): `Mother`,
+//! `MOTHER`, `\u004dother` and `moTher` all match `mother`, `MÃE` matches `mãe`, and the
+//! non-ASCII letters that case-insensitive clients read as ASCII ones match those (`uſer`
+//! is `user`, KELVIN SIGN `K` is `k`, dotless `ı` is `i`): Go's `encoding/json`, .NET and
+//! Jackson (with their case-insensitive options) bind all of these to the same field.
+//! There is no Unicode normalisation (precomposed and decomposed `ã` differ). Duplicate
+//! keys, also keys that differ only in case, are not merged or rejected: each occurrence
+//! is offered to the visitor on its own, so a rule about a key (remove it, check it)
+//! holds for every copy, whichever copy a client's parser would keep.
 //!
 //! Paths (`json::path`) and the automaton that tracks them (`json::dfa`) are
 //! crate-internal: both consumers compile their paths into one deterministic automaton
@@ -28,10 +34,12 @@
 //! number of paths.
 
 pub(crate) mod dfa;
+mod fold;
 pub(crate) mod path;
 mod scan;
 mod walk;
 
+pub use fold::fold as fold_key;
 pub use walk::{rewrite, validate, Scalar, ScalarKind, Step, Visitor};
 
 use thiserror::Error;
