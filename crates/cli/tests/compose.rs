@@ -71,3 +71,24 @@ fn compose_envoy_yaml_differs_from_envoy_yaml_only_in_container_fields() {
     endpoint["endpoint"]["address"]["socket_address"]["address"] = "backend".into();
     assert_eq!(compose, expected);
 }
+
+#[test]
+fn compose_images_and_host_ports_are_variables_defaulting_to_what_users_get() {
+    let compose = yaml(repo().join("deploy/compose/compose.yaml"));
+    let services = &compose["services"];
+    assert_eq!(
+        services["envoy"]["image"],
+        "${PORTCULLIS_ENVOY_IMAGE:-envoyproxy/envoy:v1.40.0}"
+    );
+    assert_eq!(
+        services["backend"]["image"],
+        "${PORTCULLIS_PYTHON_IMAGE:-python:3.13-slim}"
+    );
+    assert_eq!(
+        services["envoy"]["ports"],
+        serde_json::json!([
+            "127.0.0.1:${PORTCULLIS_LISTENER_PORT:-10000}:10000",
+            "127.0.0.1:${PORTCULLIS_ADMIN_PORT:-9901}:9901"
+        ])
+    );
+}

