@@ -14,6 +14,7 @@ pub mod identity;
 pub mod json;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+pub mod method_override;
 pub mod path;
 pub mod policy;
 pub mod redact;

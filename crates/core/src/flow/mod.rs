@@ -4,10 +4,12 @@
 pub mod accounts;
 pub mod authz;
 pub mod body;
+pub mod hold;
 pub mod host;
 pub mod jwt;
 
 pub mod mock;
+mod overrides;
 pub mod redact;
 pub mod route;
 pub mod tenant;
