@@ -302,7 +302,9 @@ def test_json_body_field_of_the_callers_account_is_allowed_and_forwarded_intact(
 def test_foreign_missing_or_unreadable_body_field_is_refused_before_the_backend(gw, backend, demo_token, body):
     status, _, mark = call(gw, "/b/items", demo_token, method="POST", body=body,
                            headers=[("content-type", "application/json")])
-    assert status == 403
+    # Malformed JSON is refused first by the authorization filter, which reads the body
+    # for a method override (400 `request_body_invalid`); the rest by the account filter.
+    assert status == (400 if body == b'{"account": {"id": "demostore"}' else 403)
     assert reached(backend, mark) == []
 
 

@@ -296,6 +296,31 @@ fn request_hold_marker_is_on_exactly_the_routes_with_the_buffer() {
 }
 
 #[test]
+fn routes_admitting_a_method_with_a_body_get_the_request_hold_and_its_marker() {
+    let config = rendered_fixture("envoy", "body-methods.gateway.yaml");
+    let buffered = route_names(&config, |r| {
+        r["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"].as_bool()
+            != Some(true)
+    });
+    let marked = route_names(&config, |r| {
+        r["metadata"]["filter_metadata"]["portcullis"]["request_hold"].as_str() == Some("true")
+    });
+    assert_eq!(
+        buffered,
+        ["post", "every-method", "get-and-delete", "patch-among-gets"]
+    );
+    assert_eq!(marked, buffered);
+}
+
+#[test]
+fn repository_envoy_yaml_holds_its_post_route() {
+    let held = route_names(&rendered(), |r| {
+        r["metadata"]["filter_metadata"]["portcullis"]["request_hold"].as_str() == Some("true")
+    });
+    assert_eq!(held, ["stockout"]);
+}
+
+#[test]
 fn repository_envoy_yaml_marks_exactly_its_buffered_routes() {
     let config = rendered();
     let marked = route_names(&config, |r| {

@@ -17,6 +17,7 @@ pub mod json;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod media_type;
+pub mod method_override;
 pub mod path;
 pub mod policy;
 pub mod redact;

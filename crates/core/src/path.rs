@@ -273,8 +273,9 @@ fn is_encoded_dot_segment(segment: &str) -> bool {
     matches!(current.as_slice(), b"." | b"..")
 }
 
-/// Decodes every well-formed escape once; malformed ones are kept as they are.
-fn decode_lenient(bytes: &[u8]) -> Vec<u8> {
+/// Decodes every well-formed escape once; malformed ones are kept as they are. The
+/// crate's one percent-decoder (also for form fields: `crate::method_override`).
+pub(crate) fn decode_lenient(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {

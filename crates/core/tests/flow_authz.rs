@@ -80,7 +80,7 @@ fn on_route(mut host: MockHost, name: &str, requirement: &str) -> MockHost {
 }
 
 fn run(filter: &AuthzFilter, mut host: MockHost) -> (Action, MockHost) {
-    let action = filter.on_request_headers(&mut (), &mut host, true);
+    let action = filter.on_request_headers(&mut Default::default(), &mut host, true);
     (action, host)
 }
 

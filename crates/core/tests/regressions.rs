@@ -243,7 +243,7 @@ fn method_override_naming_another_method_is_refused() {
     let config = json!({"policies": {"roles": {"ATENDIMENTO": ["contract:one:read"]}}});
     let filter = AuthzFilter::from_json(config.to_string().as_bytes()).unwrap();
     let run = |mut host: MockHost| {
-        filter.on_request_headers(&mut (), &mut host, true);
+        filter.on_request_headers(&mut Default::default(), &mut host, true);
         host.sent.map(|s| s.status)
     };
     for (name, value) in [

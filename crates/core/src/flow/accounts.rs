@@ -5,8 +5,9 @@
 //! the foreign array elements. Every leak is logged and counted: it is a backend bug.
 
 use super::body::{self, BodyStep, ResponseKind};
-use super::route::{metadata, route_entry, Memo};
-use super::{deny, Action, Filter, Host, HostKind, LogContext};
+use super::hold::require_request_hold;
+use super::route::{route_entry, Memo};
+use super::{deny, Action, Filter, Host, LogContext};
 use crate::accounts::{AccountLocation, AccountTree, ResponseAccounts};
 use crate::claims::ClaimPath;
 use crate::decision::Denial;
@@ -67,36 +68,6 @@ pub struct AccountsStream {
     response: Option<Rc<ResponseAccounts>>,
     log: LogContext,
     body: body::BodyGuard,
-}
-
-/// The route metadata key by which a route says Envoy holds its requests until the body
-/// was checked (`portcullis render envoy` sets it where it enables the buffer filter).
-pub const REQUEST_HOLD_KEY: &str = "request_hold";
-
-/// Fails closed on Envoy when a route reading its account id from the body does not say
-/// it holds its requests: this filter lets request headers go on (see `request`), so
-/// without Envoy's buffer filter on the route the router would send the request upstream
-/// before the body is checked. The route table (which ECDS can change at run time) cannot
-/// vouch for the buffer: only the Envoy route, where the buffer is switched on, can. Kong
-/// reads the whole request body before proxying, so it needs no marker.
-fn require_request_hold(host: &dyn Host, log: &LogContext) -> Result<(), Denial> {
-    if host.kind() != HostKind::Envoy {
-        return Ok(());
-    }
-    let marker = metadata(host, REQUEST_HOLD_KEY)
-        .map_err(|e| Denial::internal("host_error", e.to_string()))?;
-    if marker.as_deref() == Some("true") {
-        return Ok(());
-    }
-    Err(Denial::internal(
-        "request_hold_missing",
-        format!(
-            "route `{}` reads its account id from the request body but its envoy route has \
-             no request hold (route metadata `filter_metadata.portcullis.{REQUEST_HOLD_KEY}: \
-             \"true\"` with the buffer filter enabled); render and load the envoy routes",
-            log.route.as_deref().unwrap_or("(unnamed)")
-        ),
-    ))
 }
 
 impl AccountsFilter {
@@ -192,7 +163,11 @@ impl AccountsFilter {
             .get_or_compile(text, AccountLocation::parse)
             .map_err(|e| Denial::internal("route_account_invalid", e.to_string()))?;
         if location.needs_body() {
-            require_request_hold(host, &stream.log)?;
+            require_request_hold(
+                host,
+                stream.log.route.as_deref(),
+                "reads its account id from the request body",
+            )?;
             if eos {
                 return Err(Denial::forbidden(
                     "account_missing",

@@ -1,8 +1,9 @@
-//! The authorization filter's flow: refuse paths that are not in normal form, answer
-//! the permissions endpoint, find the route's requirement (none: 403), and match it
-//! against the caller's grants (token scopes plus role and group expansions). The field
-//! filters that decide what the caller may see are handed to the redaction filter.
+//! The authorization filter's flow: refuse paths not in normal form and method overrides
+//! (headers, query, body: `flow::overrides`), answer the permissions endpoint, find the
+//! route's requirement (none: 403), and match it against the caller's grants (scopes, role
+//! and group expansions). The field filters go on to the redaction filter.
 
+use super::overrides::{self, BodyStep, PendingBody};
 use super::route::{route_entry, Memo};
 use super::{deny, Action, Filter, Host, LogContext};
 use crate::claims::ClaimPath;
@@ -34,6 +35,10 @@ pub struct AuthzConfig {
     /// Path answered by the filter with the caller's effective grants (GET only).
     #[serde(default)]
     pub permissions_path: Option<String>,
+    /// Largest request body read for a method override (forms, multipart, JSON on
+    /// methods other than GET, HEAD, OPTIONS); larger: 413.
+    #[serde(default = "default_request_limit")]
+    pub max_request_body_bytes: usize,
     /// Route table keyed by route name.
     #[serde(default)]
     pub routes: HashMap<String, RouteEntry>,
@@ -47,6 +52,9 @@ fn default_roles() -> ClaimPath {
 }
 fn default_groups() -> ClaimPath {
     ClaimPath::dotted("groups")
+}
+fn default_request_limit() -> usize {
+    1024 * 1024
 }
 
 /// What the response may show, handed to the redaction filter: every filter in `route`
@@ -165,7 +173,7 @@ impl AuthzFilter {
             .request_header(":method")
             .map_err(host_err)?
             .unwrap_or_default();
-        check_method_override(host, &method, path.query)?;
+        overrides::check_headers_and_query(host, &method, path.query)?;
         if self.config.permissions_path.as_deref() == Some(path.path)
             && (method == "GET" || method == "HEAD")
         {
@@ -307,94 +315,88 @@ fn describe(requirement: &Requirement) -> String {
     }
 }
 
-/// `text` with `%XX` escapes decoded and `+` as a space (lossy), as a form decoder reads it.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Per-request state: the body still to check for a method override.
+#[derive(Default)]
+pub struct AuthzStream {
+    pending: Option<PendingBody>,
+    refused: bool,
+    log: LogContext,
 }
 
-/// Method-override headers (any case, `_` for `-`) and the `_method` query parameter:
-/// many frameworks (Express `method-override`, Rails, Symfony, Laravel, ASP.NET) run the
-/// method they name instead of the request's. The requirement was checked for the
-/// request's method, so an override naming another one is refused (400): a `GET` allowed
-/// on a route must not become a `DELETE` at the backend.
-const METHOD_OVERRIDES: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
-fn check_method_override(host: &dyn Host, method: &str, query: Option<&str>) -> Result<(), Denial> {
-    let refuse = |what: &str| {
-        Denial::bad_request(
-            "method_override",
-            format!("{what} names another method than {method}"),
-        )
-    };
-    let headers = host
-        .request_headers()
-        .map_err(|e| Denial::internal("host_error", e.to_string()))?;
-    for (name, value) in &headers {
-        let name = name.to_ascii_lowercase().replace('_', "-");
-        if METHOD_OVERRIDES.contains(&name.as_str()) && !value.trim().eq_ignore_ascii_case(method) {
-            return Err(refuse(&name));
-        }
+impl AuthzFilter {
+    /// The request-header decision; an allowed request whose body may carry a method
+    /// override goes on with the body still to check (see [`overrides::plan_body`]).
+    fn request(
+        &self,
+        stream: &mut AuthzStream,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> Result<Action, Denial> {
+        let host_err = |e: super::HostError| Denial::internal("host_error", e.to_string());
+        let Some(visibility) = self.decide(host, &mut stream.log)? else {
+            return Ok(Action::Pause);
+        };
+        let method = host
+            .request_header(":method")
+            .map_err(host_err)?
+            .unwrap_or_default();
+        stream.pending =
+            overrides::plan_body(host, &method, end_of_stream, stream.log.route.as_deref())?;
+        let bytes = serde_json::to_vec(&visibility).unwrap_or_default();
+        host.set_property(AUTHZ_PROPERTY, &bytes)
+            .map_err(host_err)?;
+        host.count("portcullis_allowed");
+        Ok(Action::Continue)
     }
-    for pair in query.unwrap_or_default().split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decoded(key).eq_ignore_ascii_case("_method")
-            && !percent_decoded(value).trim().eq_ignore_ascii_case(method)
-        {
-            return Err(refuse("query parameter _method"));
-        }
-    }
-    Ok(())
 }
 
 impl Filter for AuthzFilter {
-    type Stream = ();
+    type Stream = AuthzStream;
 
     fn name(&self) -> &'static str {
         "portcullis_authz"
     }
 
-    fn on_request_headers(&self, _: &mut (), host: &mut dyn Host, _end_of_stream: bool) -> Action {
-        let mut log = LogContext::from_host(host);
-        match self.decide(host, &mut log) {
-            Ok(Some(visibility)) => {
-                let bytes = serde_json::to_vec(&visibility).unwrap_or_default();
-                if let Err(e) = host.set_property(AUTHZ_PROPERTY, &bytes) {
-                    return deny(
-                        host,
-                        self.name(),
-                        &Denial::internal("host_error", e.to_string()),
-                        &log,
-                    );
-                }
-                host.count("portcullis_allowed");
+    fn on_request_headers(
+        &self,
+        stream: &mut AuthzStream,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> Action {
+        stream.log = LogContext::from_host(host);
+        match self.request(stream, host, end_of_stream) {
+            Ok(action) => action,
+            Err(denial) => deny(host, self.name(), &denial, &stream.log),
+        }
+    }
+
+    /// Holds the body (Envoy buffers it while this returns `Pause`) until it is whole,
+    /// then checks it; the request hold after the filters keeps the headers from the
+    /// router meanwhile. Not called on Kong for a request without a body: nothing to check.
+    fn on_request_body(
+        &self,
+        stream: &mut AuthzStream,
+        host: &mut dyn Host,
+        size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        if stream.refused {
+            return Action::Pause;
+        }
+        let Some(pending) = &stream.pending else {
+            return Action::Continue;
+        };
+        let limit = self.config.max_request_body_bytes;
+        match overrides::check_body(pending, host, size, end_of_stream, limit) {
+            Ok(BodyStep::Wait) => Action::Pause,
+            Ok(BodyStep::Checked) => {
+                stream.pending = None;
                 Action::Continue
             }
-            Ok(None) => Action::Pause,
-            Err(denial) => deny(host, self.name(), &denial, &log),
+            Err(denial) => {
+                stream.refused = true;
+                deny(host, self.name(), &denial, &stream.log)
+            }
         }
     }
 }

@@ -5,10 +5,12 @@ pub mod accounts;
 pub mod authz;
 pub mod body;
 pub mod content_type;
+pub mod hold;
 pub mod host;
 pub mod jwt;
 
 pub mod mock;
+mod overrides;
 pub mod redact;
 pub mod representation;
 pub mod route;

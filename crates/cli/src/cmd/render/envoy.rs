@@ -17,7 +17,8 @@ use super::hold;
 use crate::gateway::{Address, ClusterSpec, RouteSpec, Source};
 use serde_json::{json, Map, Value};
 
-/// The request hold's limit: the account filter's default request body limit (1 MiB).
+/// The request hold's limit: the account and authorization filters' default request body
+/// limit (1 MiB).
 pub const REQUEST_BUFFER_BYTES: u64 = 1024 * 1024;
 
 /// Per-connection buffer limit of the listener and the backend cluster, in bytes.

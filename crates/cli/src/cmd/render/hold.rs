@@ -12,7 +12,8 @@
 //! declare no response account paths.
 
 use crate::gateway::RouteSpec;
-pub use portcullis_core::flow::accounts::REQUEST_HOLD_KEY;
+pub use portcullis_core::flow::hold::REQUEST_HOLD_KEY;
+use portcullis_core::method_override::is_body_method;
 use portcullis_core::route::{Requirement, RouteRequirement};
 use serde_json::{json, Value};
 
@@ -63,9 +64,11 @@ fn names_permission(requirement: &Requirement) -> bool {
 }
 
 /// The request hold: Envoy's buffer filter after the Portcullis filters, so a route whose
-/// account id is in the JSON request body reaches the router only once the body was
-/// read and checked (a Wasm filter cannot hold its own request headers and still get the
-/// body, for the same reason as above). Enabled only on routes with a `body:` account.
+/// request body is checked reaches the router only once the body was read and checked (a
+/// Wasm filter cannot hold its own request headers and still get the body, for the same
+/// reason as above). Enabled on routes that read a `body:` account and on routes that
+/// admit a method with a body, whose body the authorization filter reads for a method
+/// override (`_method` in a form, multipart or JSON body).
 pub const REQUEST_NAME: &str = "envoy.filters.http.buffer";
 const BUFFER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
 const BUFFER_PER_ROUTE_TYPE: &str =
@@ -79,23 +82,48 @@ pub fn request_filter(max_request_bytes: u64) -> Value {
     })
 }
 
-/// Whether the route gets the request hold: its account id is in the request body.
+/// Whether the route gets the request hold: it reads a `body:` account, or admits a
+/// method with a body.
 pub fn holds_request(spec: &RouteSpec) -> bool {
+    reads_body_account(spec) || admits_body_method(spec)
+}
+
+/// Whether the route's account id is in the request body (`account: body:...`).
+pub fn reads_body_account(spec: &RouteSpec) -> bool {
     spec.account
         .as_deref()
         .is_some_and(|a| a.trim_start().starts_with("body:"))
 }
 
-/// Per-route configuration disabling the request hold where no body account is read.
+/// Whether the route's requirement admits a method other than GET, HEAD and OPTIONS
+/// (one for every method included): the authorization filter then reads the body of
+/// such requests for a method override. A route without a requirement is refused
+/// whatever its method.
+pub fn admits_body_method(spec: &RouteSpec) -> bool {
+    let Some(text) = &spec.requirement else {
+        return false;
+    };
+    match RouteRequirement::parse(text) {
+        Ok(RouteRequirement::AllMethods(_)) => true,
+        Ok(RouteRequirement::ByMethod(clauses)) => clauses
+            .iter()
+            .any(|(methods, _)| methods.iter().any(|m| is_body_method(m))),
+        // Unparseable: `check` refuses it; hold, to be safe.
+        Err(_) => true,
+    }
+}
+
+/// Per-route configuration disabling the request hold where no request body is read.
 pub fn request_per_route(spec: &RouteSpec) -> Option<Value> {
     (!holds_request(spec)).then(|| json!({"@type": BUFFER_PER_ROUTE_TYPE, "disabled": true}))
 }
 
 /// The route's Portcullis metadata as rendered on an Envoy route: its settings
 /// ([`RouteSpec::metadata`]) and, where the request hold is on, the marker
-/// `request_hold: "true"`. The account filter refuses a `body:` account on an Envoy route
-/// without the marker (500 `request_hold_missing`): the route table can change at run
-/// time (ECDS) while the routes' buffer switches cannot, and a request on a route
+/// `request_hold: "true"`. The account filter (a `body:` account) and the authorization
+/// filter (a body it reads for a method override) refuse such a request on an Envoy
+/// route without the marker (500 `request_hold_missing`): the route table can change at
+/// run time (ECDS) while the routes' buffer switches cannot, and a request on a route
 /// without the buffer would reach the backend before its body was checked.
 pub fn route_metadata(spec: &RouteSpec) -> Vec<(&'static str, String)> {
     let mut out = spec.metadata();

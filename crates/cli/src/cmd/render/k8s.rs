@@ -152,7 +152,7 @@ pub fn refuse_body_accounts(source: &Source, target: &str) -> Result<(), String>
         .gateway
         .routes
         .iter()
-        .find(|spec| hold::request_per_route(spec).is_none())
+        .find(|spec| hold::reads_body_account(spec))
     {
         Some(spec) => Err(format!(
             "routes[{}].account: a `body:` account cannot be enforced on {target} (no \
