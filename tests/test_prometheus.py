@@ -24,8 +24,7 @@ import pytest
 import yaml
 
 from harness import tokens
-from harness.gateway import Envoy, load_repo_config
-from harness.jwks import wait_for
+from harness.gateway import Envoy, load_repo_config, wait_for
 from harness.prometheus import Prometheus, binary
 
 ROOT = Path(__file__).resolve().parents[1]
