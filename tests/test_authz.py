@@ -16,6 +16,7 @@ FINANCE_SCOPE = "br.com.chaordic.cockpit/finance/reports"
 DEMO_GRANTS = [
     "contract:one:read::!{user.cpf,mother}",
     "contract:all:read::!{user.cpf,mother}",
+    "automation:all:read",
     "br.com.chaordic.cockpit/sales/customerServices/*",
 ]
 
