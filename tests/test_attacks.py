@@ -175,12 +175,12 @@ def _route(name, match, cluster, hold=True, **portcullis):
 
 
 ATTACK_ROUTES = [
-    _route("atk-raw-whoami", {"path": "/atk/raw/whoami"}, "raw", hold=False, requirement="GET: authenticated"),
-    _route("atk-raw-public", {"path": "/atk/raw/public"}, "raw", hold=False, requirement="GET: public"),
+    _route("atk-raw-whoami", {"path": "/atk/raw/whoami"}, "raw", hold=False, requirement="GET: authenticated", account="none"),
+    _route("atk-raw-public", {"path": "/atk/raw/public"}, "raw", hold=False, requirement="GET: public", account="none"),
     _route("atk-raw-contract", {"prefix": "/atk/raw/contract/"}, "raw", requirement="GET: contract:one:read",
-           response_accounts="block: contractOwner"),
+           response_accounts="block: contractOwner", account="none"),
     _route("atk-raw-contracts", {"prefix": "/atk/raw/contracts/"}, "raw", requirement="GET: contract:all:read",
-           response_accounts="filter: [*].contractOwner"),
+           response_accounts="filter: [*].contractOwner", account="none"),
     _route("atk-raw-body", {"path": "/atk/raw/body"}, "raw", hold=False, requirement="POST: authenticated",
            account="body:account.id", request_hold="true"),
     _route("atk-body", {"path": "/atk/body"}, "backend", hold=False, requirement="POST: authenticated",
@@ -1181,7 +1181,7 @@ def fault_gw(backend):
     """The demo configuration plus a route whose requirement nests `any(` 20,000 deep: a
     recursive parser would overflow the Wasm stack (a trap) on the first request."""
     deep = "GET: " + "any(" * DEEP + "contract:one:read" + ")" * DEEP
-    routes = [_route("atk-deep", {"path": "/atk/deep"}, "backend", hold=False, requirement=deep)]
+    routes = [_route("atk-deep", {"path": "/atk/deep"}, "backend", hold=False, requirement=deep, account="none")]
     with Envoy(attack_config(backend.port, 9, routes), name="faults") as envoy:
         yield envoy
 

@@ -154,10 +154,11 @@ class TestCheckedKeysInAnyCase:
 
 KEYCASE_ROUTES = [
     _route("kc-list", {"prefix": "/kc/list/"}, "raw", requirement="GET: contract:all:read",
-           response_accounts="filter: [*].contractOwner"),
+           response_accounts="filter: [*].contractOwner", account="none"),
     _route("kc-owner", {"prefix": "/kc/owner/"}, "raw", requirement="GET: authenticated",
-           response_accounts="filter: [*].client; hide_owner: [*].owner"),
-    _route("kc-keep", {"prefix": "/kc/keep/"}, "raw", requirement="GET: contract:one:read::{id,source}"),
+           response_accounts="filter: [*].client; hide_owner: [*].owner", account="none"),
+    _route("kc-keep", {"prefix": "/kc/keep/"}, "raw", requirement="GET: contract:one:read::{id,source}",
+           account="none"),
 ]
 
 

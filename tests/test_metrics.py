@@ -56,7 +56,7 @@ class Moved:
         return {k: v for k, v in self.delta.items() if k.startswith("portcullis_jwt_")}
 
 
-DECISION = re.compile(r"^portcullis_(allowed|\d{3}_\w+|shadow_403_\w+|leak_blocked|leak_filtered"
+DECISION = re.compile(r"^portcullis_(allowed|\d{3}_\w+|shadow_403_\w+|leak_blocked|leak_filtered|owner_hidden"
                       r"|redacted|redaction_failed)$")
 
 

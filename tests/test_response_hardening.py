@@ -28,9 +28,10 @@ REDACT = "/rh/redact/"
 ACCOUNTS = "/rh/accounts/"
 
 ROUTES = [
-    _route("rh-redact", {"prefix": REDACT}, "raw", requirement="GET: contract:one:read"),
+    _route("rh-redact", {"prefix": REDACT}, "raw", requirement="GET: contract:one:read",
+           account="none"),
     _route("rh-accounts", {"prefix": ACCOUNTS}, "raw", requirement="GET: authenticated",
-           response_accounts="block: contractOwner"),
+           response_accounts="block: contractOwner", account="none"),
 ]
 
 

@@ -34,8 +34,30 @@ def compact(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# The automations of each client account, with the client's owner (SPEC section 10).
+AUTOMATIONS = {
+    "demostore": [
+        {"id": "a1", "name": "nightly-sync", "client": "demostore", "owner": "acme"},
+        {"id": "a2", "name": "sms-trigger", "client": "demostore", "owner": "acme"},
+    ],
+    "qa": [{"id": "a9", "name": "qa-crawler", "client": "qa", "owner": "acme"}],
+}
+
+
+def automations(account):
+    """The account's automations plus, by a backend bug the gateway must catch, the
+    first automation of the other demo client (demostore gets `a9` of qa, qa gets `a1` of
+    demostore). Any other account has none: `[]`."""
+    own = AUTOMATIONS.get(account)
+    if own is None:
+        return []
+    other = "qa" if account == "demostore" else "demostore"
+    return own + AUTOMATIONS[other][:1]
+
+
 CONTRACT_PATH = re.compile(r"^/accounts/([^/]+)/contracts/([^/]+)$")
 CONTRACTS_PATH = re.compile(r"^/accounts/([^/]+)/contracts$")
+AUTOMATIONS_PATH = re.compile(r"^/accounts/([^/]+)/automations$")
 
 
 def demo_answer(method, path, headers):
@@ -60,6 +82,9 @@ def demo_answer(method, path, headers):
         if account == "demostore":
             items.append(contract("999", "qa"))  # the same backend bug, in a list
         return 200, "application/json", compact(items)
+    match = AUTOMATIONS_PATH.match(path)
+    if match:
+        return 200, "application/json", compact(automations(match.group(1)))
     if path == "/sales/customerServices/stockout":
         return 200, "application/json", compact({"stockout": "recorded"})
     if path == "/finance/reports":

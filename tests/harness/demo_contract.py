@@ -21,6 +21,7 @@ REDACTED_CONTRACT = ('{"id":"123-456","contractOwner":"demostore","source":"adwo
 DEMO_GRANTS = [
     "contract:one:read::!{user.cpf,mother}",
     "contract:all:read::!{user.cpf,mother}",
+    "automation:all:read",
     "br.com.chaordic.cockpit/sales/customerServices/*",
 ]
 

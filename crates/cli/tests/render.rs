@@ -89,7 +89,13 @@ fn response_hold_is_disabled_only_where_no_response_can_be_checked() {
         .collect();
     assert_eq!(
         held,
-        ["contract", "contracts", "stockout", "finance-reports"]
+        [
+            "contract",
+            "automations",
+            "contracts",
+            "stockout",
+            "finance-reports"
+        ]
     );
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`AccountTree`]: the configured account hierarchy (child -> parent/owner), checked at
 //!   build time, answering "may this caller access that account?" in O(depth).
-//! - [`AccountLocation`]: where a route's request carries its account id (a path template,
+//! - [`AccountLocation`]: where a route's request carries its account id (`none`: nowhere, the
+//!   route's data belongs to no account; a path template,
 //!   a path segment, a query parameter, a header, or a field of a JSON body), and its
 //!   extraction. Ids are never decoded: an id must already be plain (see
 //!   [`AccountLocation`]), and an id given twice with different values is refused.

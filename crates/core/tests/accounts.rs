@@ -303,6 +303,19 @@ fn body_field_unescapes_before_checking() {
 }
 
 #[test]
+fn none_declares_a_route_bound_to_no_account_and_finds_no_id() {
+    for text in ["none", " none "] {
+        let location = AccountLocation::parse(text).unwrap();
+        assert!(location.is_unbound(), "{text}");
+        assert!(!location.needs_body());
+        let headers = [("x-account-id".to_string(), "qa".to_string())];
+        let found = location.extract("/accounts/qa", Some("account=qa"), &headers, Some(b"{}"));
+        assert_eq!(found.unwrap(), None);
+    }
+    assert!(!AccountLocation::parse("segment:2").unwrap().is_unbound());
+}
+
+#[test]
 fn malformed_locations_are_refused_naming_the_text() {
     for text in [
         "nowhere",
@@ -316,6 +329,9 @@ fn malformed_locations_are_refused_naming_the_text() {
         "header:a b",
         "body:a..b",
         "cookie:x",
+        "None",
+        "none:",
+        "nothing",
     ] {
         let err = AccountLocation::parse(text).unwrap_err();
         assert!(

@@ -209,6 +209,27 @@ fn owner_visibility_can_be_tested_separately() {
 }
 
 #[test]
+fn hidden_owner_fields_are_counted_and_are_not_leaks() {
+    let rule = ResponseAccounts::parse("filter: [*].client; hide_owner: [*].owner").unwrap();
+    let body = br#"[{"client":"demostore","owner":"acme"},{"client":"demostore","Owner":"acme","owner":null}]"#;
+    let outcome = rule.check(body, &demo_user).unwrap();
+    assert_eq!(outcome.hidden, 2);
+    assert_eq!((outcome.removed, outcome.blocked), (0, false));
+    assert!(outcome.foreign.is_empty());
+    assert_eq!(
+        outcome.body.unwrap(),
+        br#"[{"client":"demostore"},{"client":"demostore","owner":null}]"#
+    );
+}
+
+#[test]
+fn a_visible_owner_is_not_counted() {
+    let rule = ResponseAccounts::parse("hide_owner: owner").unwrap();
+    let outcome = rule.check(br#"{"owner":"demostore"}"#, &demo_user).unwrap();
+    assert_eq!((outcome.hidden, outcome.body), (0, None));
+}
+
+#[test]
 fn an_owner_field_that_is_an_object_is_hidden() {
     let rule = ResponseAccounts::parse("hide_owner: owner").unwrap();
     let outcome = rule

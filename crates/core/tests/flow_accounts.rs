@@ -26,7 +26,7 @@ fn filter_with(extra: serde_json::Value) -> AccountsFilter {
             "by-query": {"account": "query:account_id"},
             "by-header": {"account": "header:x-account-id"},
             "by-body": {"account": "body:account.id"},
-            "unbound": {"requirement": "GET: authenticated"}
+            "no-account": {"requirement": "GET: authenticated", "account": "none"}
         }
     });
     if let (Some(base), Some(more)) = (config.as_object_mut(), extra.as_object()) {
@@ -235,9 +235,9 @@ fn percent_encoded_or_case_changed_account_id_is_refused_never_decoded() {
 }
 
 #[test]
-fn route_without_account_settings_is_not_touched() {
+fn route_bound_to_no_account_is_not_touched() {
     let f = filter();
-    let mut h = get("unbound", "/whoami").with_header("accept-encoding", "gzip");
+    let mut h = get("no-account", "/whoami").with_header("accept-encoding", "gzip");
     let mut stream = Default::default();
     assert_eq!(
         f.on_request_headers(&mut stream, &mut h, true),

@@ -45,7 +45,8 @@ fn repository_roles_file_loads_with_the_demo_roles() {
         texts(&table, "ATENDIMENTO"),
         [
             "contract:one:read::!{user.cpf,mother}",
-            "contract:all:read::!{user.cpf,mother}"
+            "contract:all:read::!{user.cpf,mother}",
+            "automation:all:read"
         ]
     );
 }
@@ -233,6 +234,7 @@ fn list_prints_filters_in_canonical_form() {
         [
             "contract:one:read::!{user.cpf,mother}",
             "contract:all:read::!{user.cpf,mother}",
+            "automation:all:read",
             "app/x::!{a,b}"
         ]
     );

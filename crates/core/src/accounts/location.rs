@@ -12,6 +12,9 @@ const MAX_ID_LEN: usize = 256;
 
 /// Where a route's request carries its account id, parsed from the route configuration:
 ///
+/// - `none`: the route's data belongs to no account (health, identity echo, permissions):
+///   an explicit declaration, so that a route declaring nothing can be refused (SPEC §5,
+///   "every resource must have a bound account"). It has no id ([`Self::is_unbound`]).
 /// - `path:/accounts/{account}/contracts/{id}`: a template matched against the whole path,
 ///   segment by segment; `{account}` is the id, any other `{name}` matches any one
 ///   non-empty segment, other segments must be equal. A path that does not fit has no id.
@@ -40,6 +43,7 @@ pub struct AccountLocation {
 
 #[derive(Debug, Clone)]
 enum Kind {
+    Unbound,
     Template {
         text: String,
         segments: Vec<Segment>,
@@ -61,16 +65,21 @@ enum Segment {
 }
 
 impl AccountLocation {
-    /// Parses a location string from route configuration (`path:`, `segment:`, `query:`,
-    /// `header:`, `body:`).
+    /// Parses a location string from route configuration (`none`, `path:`, `segment:`,
+    /// `query:`, `header:`, `body:`).
     pub fn parse(text: &str) -> Result<AccountLocation, AccountError> {
         let bad = |reason| AccountError::InvalidLocation {
             text: text.to_string(),
             reason,
         };
-        let (kind, rest) = text
-            .split_once(':')
-            .ok_or_else(|| bad("expected `path:`, `segment:`, `query:`, `header:` or `body:`"))?;
+        if text.trim() == "none" {
+            return Ok(AccountLocation {
+                kind: Kind::Unbound,
+            });
+        }
+        let (kind, rest) = text.split_once(':').ok_or_else(|| {
+            bad("expected `none`, `path:`, `segment:`, `query:`, `header:` or `body:`")
+        })?;
         let rest = rest.trim();
         let kind = match kind.trim() {
             "path" => Kind::Template {
@@ -101,6 +110,12 @@ impl AccountLocation {
         Ok(AccountLocation { kind })
     }
 
+    /// Whether the route is declared `none`: its data belongs to no account, and the
+    /// request carries no id to check ([`Self::extract`] always finds none).
+    pub fn is_unbound(&self) -> bool {
+        matches!(self.kind, Kind::Unbound)
+    }
+
     /// Whether the id is in the request body (the caller must buffer it first).
     pub fn needs_body(&self) -> bool {
         matches!(self.kind, Kind::Body { .. })
@@ -117,6 +132,7 @@ impl AccountLocation {
         body: Option<&[u8]>,
     ) -> Result<Option<String>, AccountError> {
         let found: Vec<String> = match &self.kind {
+            Kind::Unbound => Vec::new(),
             Kind::Template { segments, .. } => template_match(segments, path).into_iter().collect(),
             Kind::Segment(n) => path_segments(path)
                 .and_then(|mut s| s.nth(n.saturating_sub(1)))
@@ -179,6 +195,7 @@ impl fmt::Display for AccountLocation {
     /// Describes the location for error messages (configuration text only).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            Kind::Unbound => write!(f, "no account (`none`)"),
             Kind::Template { text, .. } => write!(f, "path template {text:?}"),
             Kind::Segment(n) => write!(f, "path segment {n}"),
             Kind::Query(name) => write!(f, "query parameter {name:?}"),

@@ -57,6 +57,10 @@ pub struct AccountOutcome {
     pub removed: usize,
     /// Objects found where an id was expected (each blocks).
     pub malformed: usize,
+    /// Owner fields removed because the caller may not see the owner (`hide_owner`),
+    /// counting those inside elements the filter removed too. Not a leak: the backend
+    /// answered as designed, the gateway applies "an account never learns its owner".
+    pub hidden: usize,
 }
 
 impl ResponseAccounts {
@@ -248,6 +252,9 @@ impl Visitor for Check<'_> {
                 self.foreign(at, Some(text.clone().into_owned()));
             }
             keep = !label.owner || (self.owner_visible)(&text);
+            if !keep {
+                self.outcome.hidden += 1;
+            }
         }
         self.finish(at, keep)
     }
@@ -256,6 +263,9 @@ impl Visitor for Check<'_> {
         let label = self.label(at.s);
         if label.id && is_object {
             self.foreign(at, None);
+        }
+        if label.owner {
+            self.outcome.hidden += 1;
         }
         self.finish(at, !label.owner)
     }

@@ -70,6 +70,19 @@ pub struct AccountsStream {
     body: body::BodyGuard,
 }
 
+/// "Every resource must have a bound account" (SPEC §5): a route that does not say where
+/// its account id is, nor `account: none`, is refused, as authorization refuses a route
+/// without a requirement. So is a route the filter knows nothing of.
+fn no_account_binding(log: &LogContext) -> Denial {
+    Denial::forbidden(
+        "no_account_binding",
+        format!(
+            "route `{}` declares no account binding (`account`: where the id is, or `none`)",
+            log.route.as_deref().unwrap_or("(unnamed)")
+        ),
+    )
+}
+
 impl AccountsFilter {
     /// Parses, validates and compiles a JSON configuration.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
@@ -123,10 +136,16 @@ impl AccountsFilter {
         eos: bool,
     ) -> Result<Action, Denial> {
         let host_err = |e: super::HostError| Denial::internal("host_error", e.to_string());
-        let Some(entry) = route_entry(host, &self.config.routes).map_err(host_err)? else {
-            return Ok(Action::Continue);
+        let entry = route_entry(host, &self.config.routes).map_err(host_err)?;
+        let Some(text) = entry.as_ref().and_then(|e| e.account.as_ref()) else {
+            return Err(no_account_binding(&stream.log));
         };
-        if entry.account.is_none() && entry.response_accounts.is_none() {
+        let location = self
+            .locations
+            .get_or_compile(text, AccountLocation::parse)
+            .map_err(|e| Denial::internal("route_account_invalid", e.to_string()))?;
+        let entry = entry.unwrap_or_default();
+        if location.is_unbound() && entry.response_accounts.is_none() {
             return Ok(Action::Continue);
         }
         let identity = host
@@ -155,13 +174,9 @@ impl AccountsFilter {
             body::prepare_request(host)?;
             stream.response = Some(compiled);
         }
-        let Some(text) = &entry.account else {
+        if location.is_unbound() {
             return Ok(Action::Continue);
-        };
-        let location = self
-            .locations
-            .get_or_compile(text, AccountLocation::parse)
-            .map_err(|e| Denial::internal("route_account_invalid", e.to_string()))?;
+        }
         if location.needs_body() {
             require_request_hold(
                 host,
@@ -238,7 +253,12 @@ impl AccountsFilter {
         }
         if let Some(rewritten) = outcome.body {
             body::replace_body(host, size, &rewritten)?;
-            host.count("portcullis_leak_filtered");
+            if outcome.removed > 0 {
+                host.count("portcullis_leak_filtered");
+            }
+            if outcome.hidden > 0 {
+                host.count("portcullis_owner_hidden");
+            }
         }
         Ok(Action::Continue)
     }

@@ -6,8 +6,9 @@
 //! requirement is asked for the method with the core's `for_method` (HEAD served as GET);
 //! the binding is read from the sample request with the core's `AccountLocation::extract`.
 //!
-//! `account: none` is read as text here: it declares that the route's data belongs to no
-//! account. A route without `account` declares nothing and covers nothing.
+//! `account: none` (parsed by the core like every binding) declares that the route's data
+//! belongs to no account. A route without `account` declares nothing and covers nothing:
+//! the account filter refuses it (403 `no_account_binding`).
 
 use super::openapi::{Operation, Parameter, Spec};
 use super::Diagnostic;
@@ -118,7 +119,6 @@ fn problems(route: &RouteSpec, operation: &Operation, sample: &Sample) -> Vec<St
             "declares no account binding: say where the account id is, or `account: none`"
                 .to_string(),
         ),
-        Some("none") => {}
         Some(text) => {
             if let Some(problem) = binding(text, operation, sample) {
                 out.push(problem);
@@ -135,6 +135,9 @@ fn binding(text: &str, operation: &Operation, sample: &Sample) -> Option<String>
             "has an account binding `{text}` that does not parse"
         ));
     };
+    if location.is_unbound() {
+        return None;
+    }
     if location.needs_body() {
         return (!operation.has_body).then(|| {
             format!(
