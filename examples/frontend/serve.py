@@ -78,7 +78,7 @@ def frontend_route():
         "route": {"cluster": "frontend"},
         "typed_per_filter_config": {"portcullis.hold_response": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute", "disabled": True}},
-        "metadata": {"filter_metadata": {"portcullis": {"requirement": "GET: public"}}},
+        "metadata": {"filter_metadata": {"portcullis": {"requirement": "GET: public", "account": "none"}}},
     }
 
 
