@@ -174,6 +174,23 @@ fn request_asks_for_identity_encoding_and_no_ranges() {
     assert_eq!(h.upstream_header("accept-encoding"), Some("identity"));
 }
 
+#[test]
+fn a_request_already_prepared_is_not_written_again() {
+    // The second checking filter finds the request prepared by the first: no header write
+    // (each one clears Envoy's route cache). Writes fail on this host, so any would show.
+    let mut h = MockHost::request("GET", "a", "/").with_header("accept-encoding", "identity");
+    h.failing = vec!["set_map_value"];
+    prepare_request(&mut h).unwrap();
+    let mut twice = MockHost::request("GET", "a", "/")
+        .with_header("accept-encoding", "identity")
+        .with_header("accept-encoding", "gzip");
+    twice.failing = vec!["set_map_value"];
+    assert!(
+        prepare_request(&mut twice).is_err(),
+        "a second encoding must be replaced"
+    );
+}
+
 // --- the content type of a checked answer ------------------------------------------------
 
 fn json_answer(content_type: &str) -> MockHost {

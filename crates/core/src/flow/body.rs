@@ -29,9 +29,21 @@ use crate::decision::Denial;
 /// GET or HEAD (see [`representation::strip_conditionals`]).
 pub fn prepare_request(host: &mut dyn Host) -> Result<(), Denial> {
     let err = |e: super::HostError| Denial::internal("host_error", e.to_string());
-    representation::strip_conditionals(host).map_err(err)?;
-    host.set_request_header("range", None).map_err(err)?;
-    host.set_request_header("if-range", None).map_err(err)?;
+    let present = host.request_headers().map_err(err)?;
+    representation::strip_conditionals(host, &present).map_err(err)?;
+    representation::remove_present(host, &present, &["range", "if-range"]).map_err(err)?;
+    // Set only when it is not already exactly one `identity` (the second filter to
+    // prepare the request finds it so): each mutation clears Envoy's route cache.
+    let mut encodings = present
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("accept-encoding"));
+    let identity_only = matches!(
+        (encodings.next(), encodings.next()),
+        (Some((_, v)), None) if v == "identity"
+    );
+    if identity_only {
+        return Ok(());
+    }
     host.set_request_header("accept-encoding", Some("identity"))
         .map_err(err)
 }

@@ -68,13 +68,34 @@ pub fn strip_response(host: &mut dyn Host) -> Result<(), HostError> {
 
 /// Removes the conditional headers of a GET or HEAD request (other methods keep them:
 /// a write's preconditions are the client's protection against lost updates).
-pub fn strip_conditionals(host: &mut dyn Host) -> Result<(), HostError> {
-    let method = host.request_header(":method")?.unwrap_or_default();
+/// `present` is the request's header list (pseudo-headers included), read once by the
+/// caller.
+pub fn strip_conditionals(
+    host: &mut dyn Host,
+    present: &[(String, String)],
+) -> Result<(), HostError> {
+    let method = present
+        .iter()
+        .find(|(k, _)| k == ":method")
+        .map_or("", |(_, v)| v.as_str());
     if method != "GET" && method != "HEAD" {
         return Ok(());
     }
-    for name in CONDITIONALS {
-        host.set_request_header(name, None)?;
+    remove_present(host, present, &CONDITIONALS)
+}
+
+/// Removes those of `names` that `present` (the request's headers) holds. Only present
+/// ones: on Envoy every request-header mutation clears the route cache, so a removal of
+/// an absent header would cost a route match for nothing.
+pub fn remove_present(
+    host: &mut dyn Host,
+    present: &[(String, String)],
+    names: &[&str],
+) -> Result<(), HostError> {
+    for name in names {
+        if present.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            host.set_request_header(name, None)?;
+        }
     }
     Ok(())
 }
@@ -152,15 +173,31 @@ mod tests {
         };
         for method in ["GET", "HEAD"] {
             let mut host = with_conditionals(method);
-            strip_conditionals(&mut host).unwrap();
+            let present = host.request_headers().unwrap();
+            strip_conditionals(&mut host, &present).unwrap();
             assert!(CONDITIONALS
                 .iter()
                 .all(|n| host.upstream_header(n).is_none()));
         }
         let mut put = with_conditionals("PUT");
-        strip_conditionals(&mut put).unwrap();
+        let present = put.request_headers().unwrap();
+        strip_conditionals(&mut put, &present).unwrap();
         assert!(CONDITIONALS
             .iter()
             .all(|n| put.upstream_header(n).is_some()));
+    }
+
+    #[test]
+    fn absent_headers_are_not_touched() {
+        // Every request-header mutation clears Envoy's route cache: none for absent ones.
+        // A host whose header writes fail shows whether a write was attempted.
+        let mut host = MockHost::request("GET", "a", "/");
+        host.failing = vec!["set_map_value"];
+        let present = host.request_headers().unwrap();
+        strip_conditionals(&mut host, &present).unwrap();
+        let mut with_one = MockHost::request("GET", "a", "/").with_header("if-none-match", "\"x\"");
+        with_one.failing = vec!["set_map_value"];
+        let present = with_one.request_headers().unwrap();
+        assert!(strip_conditionals(&mut with_one, &present).is_err());
     }
 }
