@@ -512,3 +512,25 @@ fn body_with_nothing_to_hide_is_left_alone_and_not_counted_as_redacted() {
     assert_eq!(h.response_body, denial);
     assert_eq!(h.counter("portcullis_redacted"), 0);
 }
+
+#[test]
+fn one_filter_redacts_each_request_by_its_own_decision() {
+    // The filter keeps compiled redactors per decision: a second caller with other grants
+    // (and a third with the first one's again) gets what its own decision says.
+    let f = filter();
+    let only_mother = json!({"route": [], "grants": [[{"mode": "remove", "paths": ["mother"]}]]})
+        .to_string()
+        .into_bytes();
+    for (visibility, hides_user_cpf) in [
+        (atendimento(), true),
+        (only_mother, false),
+        (atendimento(), true),
+    ] {
+        let mut h = request(HostKind::Envoy, Some(&visibility));
+        json_response(&mut h, CONTRACT.as_bytes());
+        run(&f, &mut h);
+        let body: serde_json::Value = serde_json::from_slice(&h.response_body).unwrap();
+        assert!(body.get("mother").is_none());
+        assert_eq!(body["user"].get("cpf").is_none(), hides_user_cpf);
+    }
+}

@@ -10,6 +10,13 @@ use crate::decision::Denial;
 use crate::identity::AUTHZ_PROPERTY;
 use crate::redact::Redactor;
 use serde::Deserialize;
+use super::route::Memo;
+use std::rc::Rc;
+
+/// How many distinct authorization decisions keep their compiled redactors per worker.
+/// A decision names the route's and the matched grants' filters, so a configuration has
+/// few; past this many the memo starts again rather than grow.
+const PLAN_MEMO_ENTRIES: usize = 256;
 
 /// The redaction filter's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,12 +34,16 @@ fn default_limit() -> usize {
 /// The compiled redaction filter.
 pub struct RedactFilter {
     config: RedactConfig,
+    /// Compiled redactors by the bytes of the authorization decision they come from:
+    /// compiling (parsing the filters, building the automaton) costs more than a
+    /// response's rewrite, and the same few decisions come back on every request.
+    plans: Memo<Vec<Redactor>>,
 }
 
 /// Per-request state: the redactors to run on this response, if any.
 #[derive(Default)]
 pub struct RedactStream {
-    redactors: Vec<Redactor>,
+    redactors: Rc<Vec<Redactor>>,
     log: LogContext,
     body: body::BodyGuard,
 }
@@ -45,10 +56,15 @@ impl RedactFilter {
         if config.max_body_bytes == 0 {
             return Err("max_body_bytes: must be greater than 0".into());
         }
-        Ok(RedactFilter { config })
+        Ok(RedactFilter {
+            config,
+            plans: Memo::new(PLAN_MEMO_ENTRIES),
+        })
     }
 
-    fn plan(&self, host: &dyn Host) -> Result<Vec<Redactor>, Denial> {
+    /// The redactors for this request's authorization decision, compiled once per
+    /// distinct decision.
+    fn plan(&self, host: &dyn Host) -> Result<Rc<Vec<Redactor>>, Denial> {
         let bytes = host
             .property(AUTHZ_PROPERTY)
             .map_err(|e| Denial::internal("host_error", e.to_string()))?
@@ -58,7 +74,14 @@ impl RedactFilter {
                     "portcullis_authz must run before portcullis_redact",
                 )
             })?;
-        let visibility: Visibility = serde_json::from_slice(&bytes)
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Denial::internal("authz_decision_unreadable", "authz property"))?;
+        self.plans.get_or_compile(text, |text| Self::compile(text.as_bytes()))
+    }
+
+    /// Reads an authorization decision and compiles the redactors it asks for.
+    fn compile(bytes: &[u8]) -> Result<Vec<Redactor>, Denial> {
+        let visibility: Visibility = serde_json::from_slice(bytes)
             .map_err(|_| Denial::internal("authz_decision_unreadable", "authz property"))?;
         if visibility.is_unrestricted() {
             return Ok(Vec::new());
@@ -82,7 +105,7 @@ impl RedactFilter {
         body_size: usize,
         denial: &Denial,
     ) -> Action {
-        stream.redactors.clear();
+        stream.redactors = Rc::default();
         host.count("portcullis_redaction_failed");
         stream
             .body
@@ -130,14 +153,14 @@ impl Filter for RedactFilter {
         }
         match body::check_response_headers(host, eos) {
             Ok(ResponseKind::NoBody) => {
-                stream.redactors.clear();
+                stream.redactors = Rc::default();
                 Action::Continue
             }
             Ok(ResponseKind::Json) => Action::Continue,
             // The response headers can still be answered on both hosts (on Kong,
             // `check_response_headers` has made the backend's headers fit a local reply).
             Err(denial) => {
-                stream.redactors.clear();
+                stream.redactors = Rc::default();
                 host.count("portcullis_redaction_failed");
                 deny(host, self.name(), &denial, &stream.log)
             }
@@ -167,7 +190,7 @@ impl Filter for RedactFilter {
         };
         let original_len = body.len();
         let mut out = body;
-        for redactor in &stream.redactors {
+        for redactor in stream.redactors.iter() {
             out = match redactor.apply(&out) {
                 Ok(o) => o,
                 Err(e) => {
@@ -176,7 +199,7 @@ impl Filter for RedactFilter {
                 }
             };
         }
-        stream.redactors.clear();
+        stream.redactors = Rc::default();
         // The output is made of spans of the input, so the same length means nothing was
         // hidden (a body with no such field, or a later filter's own local reply passing
         // back through this one): leave the body alone and do not count it as redacted.
