@@ -76,9 +76,10 @@ WASM_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME)=/cargo --remap-path-prefix=$
 
 wasm: .wasm-target
 	CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$(WASM_RUSTFLAGS)" \
-		$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p portcullis-,$(FILTERS))
+		$(CARGO) build --release --target $(WASM_TARGET) -p portcullis $(addprefix -p portcullis-,$(FILTERS))
 	@mkdir -p $(WASM_OUT)
 	@for f in $(FILTERS); do cp target/$(WASM_TARGET)/release/portcullis_$$f.wasm $(WASM_OUT)/; done
+	@cp target/$(WASM_TARGET)/release/portcullis.wasm $(WASM_OUT)/
 	@ls -l $(WASM_OUT)/*.wasm
 
 cli:

@@ -56,7 +56,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "examples" / "backend"))
 
 from harness import tokens  # noqa: E402
-from harness.gateway import ENVOY, WASM_DIR, Envoy, bootstrap, load_repo_config, route  # noqa: E402
+from harness.gateway import (ENVOY, WASM_DIR, Envoy, bootstrap, load_repo_config, portcullis, route,  # noqa: E402
+                             stage_config, wasm_filter)
 from server import DEMO_CONTRACT, compact  # noqa: E402
 
 WRK_SCRIPT = ROOT / "bench" / "wrk.lua"
@@ -69,8 +70,9 @@ ROUTER = {
     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
 }
 HOLD = "portcullis.hold_response"
-CHAIN = [HOLD, "portcullis_jwt", "portcullis_tenant", "portcullis_authz", "portcullis_redact", "portcullis_accounts"]
-CHAIN_NO_REDACT = [f for f in CHAIN if f != "portcullis_redact"]
+# The one filter's stages, in the order it runs them; `HOLD` in a list keeps the Lua hold.
+CHAIN = [HOLD, "jwt", "tenant", "authz", "redact", "accounts"]
+CHAIN_NO_REDACT = [f for f in CHAIN if f != "redact"]
 
 FULL = DEMO_CONTRACT
 REDACTED = {k: v for k, v in DEMO_CONTRACT.items() if k != "mother"}
@@ -168,15 +170,25 @@ def native(backend_port, rbac=True):
     return keep_filters(config, ["envoy.filters.http.jwt_authn", "envoy.filters.http.rbac"])
 
 
-def chain(names):
-    """The repository's own envoy.yaml (the demo), keeping only `names` of its filters."""
+def chain(names, separate=False):
+    """The repository's own envoy.yaml (the demo) with only the stages in `names` (and the
+    Lua hold if `HOLD` is in it): in the one filter, or with `separate`, each stage in its
+    own Wasm filter and VM (`portcullis_<stage>.wasm`, the design before the one filter),
+    configured with the same sections."""
     def build(backend_port):
         config = load_repo_config(backend_port)
-        present = [f["name"] for f in hcm(config)["http_filters"]]
-        missing = [n for n in names if n not in present]
-        if missing:
-            raise SystemExit(f"envoy.yaml has no filter {missing}; re-render it")
-        keep_filters(config, names)
+        filters = hcm(config)["http_filters"]
+        one = next((f for f in filters if f["name"] == "portcullis"), None)
+        if one is None:
+            raise SystemExit("envoy.yaml has no `portcullis` filter; re-render it")
+        sections = json.loads(one["typed_config"]["config"]["configuration"]["value"])
+        stages = [n for n in CHAIN if n != HOLD and n in names]
+        if separate:
+            entries = [wasm_filter(f"portcullis_{n}", sections[n]) for n in stages]
+        else:
+            entries = [portcullis(**{n: sections[n] for n in stages})] if stages else []
+        hold = [f for f in filters if f["name"] == HOLD and HOLD in names]
+        hcm(config)["http_filters"] = hold + entries + [ROUTER]
         if HOLD not in names:
             for vh in hcm(config)["route_config"]["virtual_hosts"]:
                 for r in vh["routes"]:
@@ -190,9 +202,9 @@ def jwt_only(requirement):
     given requirement: `GET: public` runs the filter without reading the token."""
     def build(backend_port):
         demo = load_repo_config(backend_port)
-        jwt_filter = next(f for f in hcm(demo)["http_filters"] if f["name"] == "portcullis_jwt")
+        jwt_filter = wasm_filter("portcullis_jwt", stage_config(demo, "jwt"))
         config = bootstrap([jwt_filter], [route("contract", CONTRACT_PATH, requirement=requirement)], backend_port)
-        return keep_filters(config, ["portcullis_jwt"])
+        return keep_filters(config, ["portcullis"])
     return build
 
 
@@ -241,11 +253,18 @@ CALLS_PER_REQUEST = 10
 ROWS = [
     ("passthrough", "passthrough (router only)", passthrough, "fin", FULL, "main"),
     ("anchor", "native jwt_authn (cached) + rbac", native, "fin", FULL, "main"),
-    ("chain", "chain: jwt+tenant+authz+accounts (+hold)", chain(CHAIN_NO_REDACT), "fin", FULL, "main"),
-    ("chain_redact_noop", "chain + redact filter, nothing hidden (FINANCEIRO)", chain(CHAIN), "fin", FULL, "main"),
-    ("chain_redact", "chain + redaction of the demo contract (ATENDIMENTO)", chain(CHAIN), "demo", REDACTED, "main"),
+    ("chain", "one filter: jwt+tenant+authz+accounts (+hold)", chain(CHAIN_NO_REDACT), "fin", FULL, "main"),
+    ("chain_redact_noop", "one filter + redact stage, nothing hidden (FINANCEIRO)", chain(CHAIN), "fin", FULL,
+     "main"),
+    ("chain_redact", "one filter + redaction of the demo contract (ATENDIMENTO)", chain(CHAIN), "demo", REDACTED,
+     "main"),
+    ("five", "five filters (before): jwt+tenant+authz+accounts (+hold)", chain(CHAIN_NO_REDACT, separate=True),
+     "fin", FULL, "main"),
+    ("five_redact", "five filters (before) + redaction of the demo contract", chain(CHAIN, separate=True), "demo",
+     REDACTED, "main"),
     ("anchor_cold", "native jwt_authn + rbac, new token every request", native, "cold", FULL, "cold"),
-    ("chain_cold", "chain (no redact), new token every request", chain(CHAIN_NO_REDACT), "cold", FULL, "cold"),
+    ("chain_cold", "one filter (no redact), new token every request", chain(CHAIN_NO_REDACT), "cold", FULL,
+     "cold"),
     ("native_jwt", "native jwt_authn alone (cached)", lambda p: native(p, rbac=False), "fin", FULL, "cold"),
     ("native_jwt_cold", "native jwt_authn alone, new token every request", lambda p: native(p, rbac=False),
      "cold", FULL, "cold"),
@@ -254,13 +273,13 @@ ROWS = [
     ("pjwt", "portcullis_jwt alone, same token", jwt_only("GET: authenticated"), "fin", FULL, "cold"),
     ("pjwt_cold", "portcullis_jwt alone, new token every request", jwt_only("GET: authenticated"), "cold",
      FULL, "cold"),
-    ("up_jwt", "build-up: jwt", chain(["portcullis_jwt"]), "fin", FULL, "ablation"),
-    ("up_tenant", "build-up: jwt+tenant", chain(["portcullis_jwt", "portcullis_tenant"]), "fin", FULL,
+    ("up_jwt", "build-up: jwt", chain(["jwt"]), "fin", FULL, "ablation"),
+    ("up_tenant", "build-up: jwt+tenant", chain(["jwt", "tenant"]), "fin", FULL,
      "ablation"),
-    ("up_authz", "build-up: jwt+tenant+authz", chain(["portcullis_jwt", "portcullis_tenant", "portcullis_authz"]),
+    ("up_authz", "build-up: jwt+tenant+authz", chain(["jwt", "tenant", "authz"]),
      "fin", FULL, "ablation"),
     ("up_accounts", "build-up: jwt+tenant+authz+accounts (no hold)",
-     chain(["portcullis_jwt", "portcullis_tenant", "portcullis_authz", "portcullis_accounts"]), "fin", FULL,
+     chain(["jwt", "tenant", "authz", "accounts"]), "fin", FULL,
      "ablation"),
     ("hold_only", "Lua response hold alone", chain([HOLD]), "fin", FULL, "ablation"),
     ("noop1", "one empty Wasm filter", noop_chain(1), "fin", FULL, "ablation"),
@@ -461,10 +480,13 @@ def derived(results):
     diff("anchor_cold_extra", "anchor_cold", "anchor", "anchor: new token every request minus same token")
     diff("chain_overhead", "chain", "passthrough", "chain (no redact) minus passthrough")
     diff("anchor_overhead", "anchor", "passthrough", "anchor minus passthrough")
-    steps = [("passthrough", "up_jwt", "+ portcullis_jwt"), ("up_jwt", "up_tenant", "+ portcullis_tenant"),
-             ("up_tenant", "up_authz", "+ portcullis_authz"), ("up_authz", "up_accounts", "+ portcullis_accounts"),
+    diff("one_filter_saves", "five", "chain", "five filters minus the one filter (same stages, same token)")
+    diff("one_filter_saves_redacting", "five_redact", "chain_redact",
+         "five filters minus the one filter, redacting the demo contract")
+    steps = [("passthrough", "up_jwt", "+ jwt stage"), ("up_jwt", "up_tenant", "+ tenant stage"),
+             ("up_tenant", "up_authz", "+ authz stage"), ("up_authz", "up_accounts", "+ accounts stage"),
              ("up_accounts", "chain", "+ Lua response hold"), ("chain", "chain_redact_noop",
-                                                               "+ portcullis_redact (nothing hidden)"),
+                                                               "+ redact stage (nothing hidden)"),
              ("chain_redact_noop", "chain_redact", "redacting the demo contract instead"),
              ("passthrough", "hold_only", "Lua response hold alone"),
              ("passthrough", "noop1", "one empty Wasm filter"), ("passthrough", "noop4", "four empty Wasm filters")]
@@ -521,8 +543,9 @@ def main():
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (make bench installs it: apt-get install wrk)")
-    missing = [f"portcullis_{f}.wasm" for f in ("jwt", "tenant", "authz", "redact", "accounts")
-               if not (WASM_DIR / f"portcullis_{f}.wasm").exists()]
+    missing = [f"{f}.wasm" for f in ("portcullis", "portcullis_jwt", "portcullis_tenant", "portcullis_authz",
+                                      "portcullis_redact", "portcullis_accounts")
+               if not (WASM_DIR / f"{f}.wasm").exists()]
     if missing or not ENVOY.exists():
         sys.exit(f"missing {missing or ENVOY}: run `make setup build` first")
 

@@ -42,7 +42,7 @@ def decision_lines(gateway, **match):
     """The JSON decision lines in Envoy's log whose fields equal `match`."""
     lines = []
     for text in gateway.logs().splitlines():
-        if "wasm log portcullis_" not in text or "{" not in text:
+        if "wasm log portcullis" not in text or "{" not in text:
             continue
         try:
             line = json.loads(text[text.index("{"):])

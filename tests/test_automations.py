@@ -11,7 +11,7 @@ import json
 import pytest
 
 from harness import tokens
-from harness.gateway import Envoy, bootstrap, load_repo_config, route
+from harness.gateway import Envoy, bootstrap, load_repo_config, portcullis, route, stage_config
 
 A1 = {"id": "a1", "name": "nightly-sync", "client": "demostore", "owner": "acme"}
 A2 = {"id": "a2", "name": "sms-trigger", "client": "demostore", "owner": "acme"}
@@ -27,13 +27,15 @@ def token_for(demo_key, *accounts):
 
 
 def account_log_lines(gateway, event):
-    """The account filter's JSON log lines with `event`."""
+    """The accounts stage's JSON log lines with `event`."""
     out = []
     for text in gateway.logs().splitlines():
-        if "wasm log portcullis_accounts" in text and "{" in text:
+        if "wasm log portcullis" in text and "{" in text:
             try:
                 line = json.loads(text[text.index("{"):])
             except ValueError:
+                continue
+            if line.get("filter") != "portcullis_accounts":
                 continue
             if line.get("event") == event or line.get("reason") == event:
                 out.append(line)
@@ -113,7 +115,7 @@ def accounts_alone_gw(backend):
     nothing at all."""
     demo = load_repo_config(backend.port)
     hcm = demo["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    accounts = [f for f in hcm["http_filters"] if f["name"] == "portcullis_accounts"]
+    accounts = [portcullis(accounts=stage_config(demo, "accounts"))]
     config = bootstrap(accounts, [route("bare", "/", prefix=True)], backend.port)
     with Envoy(config, name="accounts-alone") as gateway:
         yield gateway

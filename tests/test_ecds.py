@@ -25,7 +25,7 @@ from harness.gateway import ENVOY, ROOT, Envoy
 
 CLI = ROOT / "target" / "release" / "portcullis"
 FIXTURES = ROOT / "tests" / "fixtures" / "ecds"
-AUTHZ = "portcullis_authz"
+FILTER = "portcullis"  # the one filter: every stage in one ECDS resource
 CONTRACT = "/accounts/demostore/contracts/123-456"
 HOST = "acme.localhost"
 CLIENTS = 4
@@ -76,7 +76,7 @@ def gateway(bundle, backend):
         envoy.stop()
 
 
-def ecds_stats(envoy, name=AUTHZ):
+def ecds_stats(envoy, name=FILTER):
     """The filter's `extension_config_discovery` stats, by short name."""
     prefix = f"extension_config_discovery.http_filter.{name}."
     text = requests.get(f"http://127.0.0.1:{envoy.admin_port}/stats",
@@ -90,7 +90,7 @@ def ecds_stats(envoy, name=AUTHZ):
 
 
 def wait_for(envoy, condition, what):
-    """Polls the authz filter's stats until `condition(stats)`; returns the monotonic
+    """Polls the filter's stats until `condition(stats)`; returns the monotonic
     time it was seen to hold."""
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
@@ -102,15 +102,15 @@ def wait_for(envoy, condition, what):
 
 
 def wait_for_applied(envoy, out, before):
-    """Waits until the authz configuration now in `out` is live on every worker: Envoy
+    """Waits until the configuration now in `out` is live on every worker: Envoy
     accepted it (`version_text` is its `version_info`) and the workers took it
     (`config_reload` grew: Envoy counts it once every worker has the new configuration;
     a rejection also counts, hence the version and `update_rejected` checks)."""
-    version = yaml.safe_load((out / "config" / f"{AUTHZ}.yaml").read_text())["version_info"]
+    version = yaml.safe_load((out / "config" / f"{FILTER}.yaml").read_text())["version_info"]
     return wait_for(envoy, lambda s: s["version_text"] == version
                     and int(s["config_reload"]) > int(before["config_reload"])
                     and s["update_rejected"] == before["update_rejected"],
-                    f"{AUTHZ} {version} applied")
+                    f"{FILTER} {version} applied")
 
 
 def get(envoy, path, token):
@@ -209,7 +209,7 @@ def test_an_invalid_update_is_refused_naming_the_field_and_the_last_good_one_kee
     assert get(gateway, CONTRACT, demo_token).status_code == 403
     good = ecds_stats(gateway)
 
-    path = out / "config" / f"{AUTHZ}.yaml"
+    path = out / "config" / f"{FILTER}.yaml"
     response = yaml.safe_load(path.read_text())
     wasm = response["resources"][0]["typed_config"]["config"]
     wasm["configuration"]["value"] = wasm["configuration"]["value"].replace(

@@ -262,7 +262,7 @@ def test_unknown_configuration_field_makes_envoy_refuse_the_filter(backend, demo
         envoy.start(expect_ready=False)
         assert envoy.wait_exit(60) != 0
         logs = envoy.logs()
-        assert "portcullis_jwt: configuration rejected" in logs
+        assert "portcullis: configuration rejected: jwt: " in logs
         assert "audience" in logs
     finally:
         envoy.stop()

@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from harness.gateway import Envoy, load_repo_config
+from harness.gateway import Envoy, load_repo_config, set_stage_config, stage_config
 from harness.raw import RawBackend, chunked, raw_http, request_bytes
 
 STOCKOUT = "/sales/customerServices/stockout"
@@ -317,10 +317,7 @@ def raw_gw(backend, raw_backend):
         "load_assignment": {"cluster_name": "raw", "endpoints": [{"lb_endpoints": [{"endpoint": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": raw_backend.port}}}}]}]},
     })
-    for f in hcm["http_filters"]:
-        if f["name"] == "portcullis_authz":
-            value = f["typed_config"]["config"]["configuration"]
-            value["value"] = json.dumps(dict(json.loads(value["value"]), max_request_body_bytes=RAW_LIMIT))
+    set_stage_config(config, "authz", dict(stage_config(config, "authz"), max_request_body_bytes=RAW_LIMIT))
     with Envoy(config, name="override-raw") as envoy:
         yield envoy
 

@@ -163,6 +163,62 @@ def wasm_filter(name, configuration):
     }
 
 
+#: The one filter's stages in the order it runs them, by the name of the separate filter
+#: each used to be (`wasm_filter("portcullis_jwt", ...)`).
+STAGES = {"portcullis_jwt": "jwt", "portcullis_tenant": "tenant", "portcullis_authz": "authz",
+          "portcullis_redact": "redact", "portcullis_accounts": "accounts"}
+
+
+def _wasm_configuration(entry):
+    return entry["typed_config"]["config"]["configuration"]
+
+
+def portcullis(**sections):
+    """The one filter (`portcullis.wasm`) running the given stages (`jwt=`, `tenant=`,
+    `authz=`, `redact=`, `accounts=`: each the stage's configuration)."""
+    return wasm_filter("portcullis", {k: sections[k] for k in STAGES.values() if k in sections})
+
+
+def one_filter(filters):
+    """`filters` with each run of stage filters (`wasm_filter("portcullis_<stage>", ...)`,
+    in the pipeline's order) merged into one `portcullis` filter with those sections: the
+    way the gateway deploys them."""
+    out, order = [], list(STAGES.values())
+    for entry in filters:
+        stage = STAGES.get(entry.get("name"))
+        if stage is None:
+            out.append(entry)
+            continue
+        config = json.loads(_wasm_configuration(entry)["value"])
+        last = out[-1] if out else None
+        if last is not None and last.get("name") == "portcullis":
+            sections = json.loads(_wasm_configuration(last)["value"])
+            if all(order.index(s) < order.index(stage) for s in sections):
+                sections[stage] = config
+                _wasm_configuration(last)["value"] = json.dumps(sections)
+                continue
+        out.append(portcullis(**{stage: config}))
+    return out
+
+
+def stage_config(config, stage):
+    """Stage `stage`'s section of the `portcullis` filter in bootstrap `config`."""
+    return json.loads(_wasm_configuration(_pipeline_entry(config))["value"])[stage]
+
+
+def set_stage_config(config, stage, section):
+    """Replaces stage `stage`'s section of the `portcullis` filter in `config`."""
+    holder = _wasm_configuration(_pipeline_entry(config))
+    sections = json.loads(holder["value"])
+    sections[stage] = section
+    holder["value"] = json.dumps(sections)
+
+
+def _pipeline_entry(config):
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return next(f for f in hcm["http_filters"] if f["name"] == "portcullis")
+
+
 def route(name, path, requirement=None, cluster="backend", prefix=False, **metadata):
     """A route to the backend with Portcullis metadata."""
     meta = dict(metadata)
@@ -187,7 +243,8 @@ HOLD_RESPONSE = {
 
 def bootstrap(filters, routes, backend_port):
     """A minimal Envoy bootstrap: one listener, the response hold and the given HTTP
-    filters, the routes, the HCM's path normalisation on, one backend cluster."""
+    filters (stage filters merged into the one filter, see `one_filter`), the routes, the
+    HCM's path normalisation on, one backend cluster."""
     return {
         "static_resources": {
             "listeners": [{
@@ -203,7 +260,7 @@ def bootstrap(filters, routes, backend_port):
                         "merge_slashes": True,
                         "path_with_escaped_slashes_action": "REJECT_REQUEST",
                         "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
-                        "http_filters": [HOLD_RESPONSE] + list(filters) + [{
+                        "http_filters": [HOLD_RESPONSE] + one_filter(filters) + [{
                             "name": "envoy.filters.http.router",
                             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
                         }],

@@ -302,6 +302,27 @@ impl Source {
         Some(config)
     }
 
+    /// The one filter's (`portcullis`) configuration: each filter of `filters` becomes
+    /// the stage section of its name without the `portcullis_` prefix (`jwt`, `tenant`,
+    /// `authz`, `redact`, `accounts`), with [`Source::filter_json`]'s content, or with
+    /// [`Source::filter_json_with_routes`]'s when `with_routes` (ECDS).
+    pub fn pipeline_json(&self, with_routes: bool) -> Result<Value, String> {
+        let mut sections = Map::new();
+        for name in self.gateway.filters.keys() {
+            let stage = name
+                .strip_prefix("portcullis_")
+                .ok_or_else(|| format!("filters.{name}: not a Portcullis filter"))?;
+            let config = if with_routes {
+                self.filter_json_with_routes(name)
+            } else {
+                self.filter_json(name)
+            };
+            let config = config.ok_or_else(|| format!("filters.{name}: missing"))?;
+            sections.insert(stage.to_string(), config);
+        }
+        Ok(Value::Object(sections))
+    }
+
     /// The policies file's name as written in `gateway.yaml` (`policies/roles.yaml`).
     pub fn policies_name(&self) -> Option<&str> {
         self.gateway.policies.as_deref()

@@ -59,7 +59,7 @@ fn compose_envoy_yaml_differs_from_envoy_yaml_only_in_container_fields() {
     let hcm = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
     for filter in hcm["http_filters"].as_array_mut().unwrap() {
         let name = filter["name"].as_str().unwrap().to_string();
-        if name.starts_with("portcullis_") {
+        if name == "portcullis" {
             let code = &mut filter["typed_config"]["config"]["vm_config"]["code"]["local"];
             code["filename"] = format!("/etc/envoy/wasm/{name}.wasm").into();
         }

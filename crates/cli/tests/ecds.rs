@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! `portcullis render ecds`: the bootstrap and the filters' ECDS files (deploy/ecds/).
+//! `portcullis render ecds`: the bootstrap and the one filter's ECDS file (deploy/ecds/).
 
 mod common;
 
@@ -10,19 +10,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const FILTERS: &[&str] = &[
-    "portcullis_jwt",
-    "portcullis_tenant",
-    "portcullis_authz",
-    "portcullis_redact",
-    "portcullis_accounts",
-];
-const ROUTE_TABLE_FILTERS: &[&str] = &[
-    "portcullis_jwt",
-    "portcullis_tenant",
-    "portcullis_authz",
-    "portcullis_accounts",
-];
+/// The one filter, and its stages in `gateway.yaml`'s order.
+const FILTER: &str = "portcullis";
+const STAGES: &[&str] = &["jwt", "tenant", "authz", "redact", "accounts"];
+/// The stages whose section carries the route table.
+const ROUTE_TABLE_STAGES: &[&str] = &["jwt", "tenant", "authz", "accounts"];
 
 /// A fresh, empty folder under Cargo's temporary folder for integration tests.
 fn scratch(name: &str) -> PathBuf {
@@ -61,9 +53,9 @@ fn hcm(bootstrap: &Value) -> &Value {
     &bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 }
 
-/// The JSON configuration in a filter's ECDS file.
-fn ecds_configuration(out: &Path, name: &str) -> serde_json::Value {
-    let file = yaml(&out.join(format!("config/{name}.yaml")));
+/// The JSON configuration in the filter's ECDS file.
+fn ecds_configuration(out: &Path) -> serde_json::Value {
+    let file = yaml(&out.join(format!("config/{FILTER}.yaml")));
     let resource = &file["resources"][0];
     let text = resource["typed_config"]["config"]["configuration"]["value"]
         .as_str()
@@ -111,7 +103,7 @@ fn committed_deploy_ecds_is_what_render_produces() {
 }
 
 #[test]
-fn every_portcullis_filter_is_a_config_discovery_entry_in_chain_order() {
+fn the_one_filter_is_the_only_config_discovery_entry() {
     let out = rendered("discovery");
     let bootstrap = yaml(&out.join("envoy.yaml"));
     let filters = hcm(&bootstrap)["http_filters"].as_array().unwrap();
@@ -120,7 +112,7 @@ fn every_portcullis_filter_is_a_config_discovery_entry_in_chain_order() {
         .filter(|f| !f["config_discovery"].is_null())
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(discovered, FILTERS);
+    assert_eq!(discovered, [FILTER]);
     let watched = format!("{}/config", out.display());
     for filter in filters.iter().filter(|f| !f["config_discovery"].is_null()) {
         let name = filter["name"].as_str().unwrap();
@@ -148,9 +140,14 @@ fn bootstrap_names_the_node_ecds_needs() {
 }
 
 #[test]
-fn each_file_is_a_discovery_response_with_one_extension_named_after_its_filter() {
+fn the_file_is_a_discovery_response_with_one_extension_named_after_the_filter() {
     let out = rendered("files");
-    for name in FILTERS {
+    assert_eq!(
+        files(&out.join("config")).into_keys().collect::<Vec<_>>(),
+        [PathBuf::from(format!("{FILTER}.yaml"))]
+    );
+    {
+        let name = FILTER;
         let file = yaml(&out.join(format!("config/{name}.yaml")));
         assert!(file["version_info"]
             .as_str()
@@ -173,34 +170,39 @@ fn each_file_is_a_discovery_response_with_one_extension_named_after_its_filter()
 }
 
 #[test]
-fn filter_files_carry_what_envoy_yaml_inlines_plus_the_route_table() {
+fn the_file_carries_what_envoy_yaml_inlines_plus_the_route_tables() {
     let out = rendered("same");
     let output = portcullis(&["render", "envoy"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let inline: Value = serde_saphyr::from_str(&stdout(&output)).unwrap();
-    for filter in hcm(&inline)["http_filters"].as_array().unwrap() {
-        let name = filter["name"].as_str().unwrap();
-        if !FILTERS.contains(&name) {
-            continue;
-        }
-        let text = filter["typed_config"]["config"]["configuration"]["value"]
-            .as_str()
-            .unwrap();
-        let expected: serde_json::Value = serde_json::from_str(text).unwrap();
-        let mut ecds = ecds_configuration(&out, name);
-        let routes = ecds.as_object_mut().unwrap().shift_remove("routes");
-        assert_eq!(ecds, expected, "{name}");
+    let filter = hcm(&inline)["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == FILTER)
+        .unwrap();
+    let text = filter["typed_config"]["config"]["configuration"]["value"]
+        .as_str()
+        .unwrap();
+    let expected: serde_json::Value = serde_json::from_str(text).unwrap();
+    let ecds = ecds_configuration(&out);
+    let stages: Vec<&String> = ecds.as_object().unwrap().keys().collect();
+    assert_eq!(stages, STAGES);
+    for stage in STAGES {
+        let mut section = ecds[*stage].clone();
+        let routes = section.as_object_mut().unwrap().shift_remove("routes");
+        assert_eq!(section, expected[*stage], "{stage}");
         assert_eq!(
             routes.is_some(),
-            ROUTE_TABLE_FILTERS.contains(&name),
-            "{name}"
+            ROUTE_TABLE_STAGES.contains(stage),
+            "{stage}"
         );
     }
 }
 
 #[test]
 fn route_table_is_keyed_by_route_name_with_the_route_settings() {
-    let authz = ecds_configuration(&rendered("table"), "portcullis_authz");
+    let authz = ecds_configuration(&rendered("table"))["authz"].clone();
     let routes = authz["routes"].as_object().unwrap();
     assert_eq!(
         routes["contract"],
@@ -248,7 +250,7 @@ fn routes_keep_their_match_and_hold_switches_but_no_portcullis_metadata() {
 fn rendering_again_moves_new_files_into_place() {
     // Envoy's watched_directory reloads only on a move: a file written in place is ignored.
     let out = rendered("rename");
-    let file = out.join("config/portcullis_authz.yaml");
+    let file = out.join(format!("config/{FILTER}.yaml"));
     let before = std::fs::metadata(&file).unwrap().ino();
     let output = render_in(&repo(), &["--out-dir", out.to_str().unwrap()]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));

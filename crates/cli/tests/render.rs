@@ -33,7 +33,7 @@ fn output_starts_with_a_comment_naming_the_command() {
 }
 
 #[test]
-fn filters_follow_gateway_order_and_the_router_ends_the_chain() {
+fn one_filter_runs_every_stage_between_the_holds_and_the_router_ends_the_chain() {
     let config = rendered();
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
@@ -47,15 +47,15 @@ fn filters_follow_gateway_order_and_the_router_ends_the_chain() {
         names,
         [
             "portcullis.hold_response",
-            "portcullis_jwt",
-            "portcullis_tenant",
-            "portcullis_authz",
-            "portcullis_redact",
-            "portcullis_accounts",
+            "portcullis",
             "envoy.filters.http.buffer",
             "envoy.filters.http.router"
         ]
     );
+    let value = &hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"];
+    let json: serde_json::Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
+    let stages: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert_eq!(stages, ["jwt", "tenant", "authz", "redact", "accounts"]);
 }
 
 #[test]
@@ -63,10 +63,10 @@ fn authz_configuration_carries_the_role_table() {
     let config = rendered();
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
-    let authz = &hcm["http_filters"][3]["typed_config"]["config"]["configuration"]["value"];
-    let json: serde_json::Value = serde_json::from_str(authz.as_str().unwrap()).unwrap();
+    let value = &hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"];
+    let json: serde_json::Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
     assert_eq!(
-        json["policies"]["roles"]["ATENDIMENTO"][0],
+        json["authz"]["policies"]["roles"]["ATENDIMENTO"][0],
         "contract:one:read::!{user.cpf,mother}"
     );
 }

@@ -238,6 +238,7 @@ impl AccountsFilter {
             host.log_warn(
                 &serde_json::json!({
                     "event": if outcome.blocked { "leak_blocked" } else { "leak_filtered" },
+                    "filter": "portcullis_accounts",
                     "route": stream.log.route, "request_id": stream.log.request_id,
                     "subject": stream.log.subject, "foreign_accounts": outcome.foreign,
                 })

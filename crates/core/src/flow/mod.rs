@@ -11,9 +11,11 @@ pub mod jwt;
 
 pub mod mock;
 mod overrides;
+pub mod pipeline;
 pub mod redact;
 pub mod representation;
 pub mod route;
+pub mod stage_host;
 pub mod tenant;
 
 pub use host::{Host, HostError, HostKind};

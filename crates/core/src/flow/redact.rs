@@ -5,12 +5,12 @@
 
 use super::authz::Visibility;
 use super::body::{self, BodyStep, ResponseKind};
+use super::route::Memo;
 use super::{deny, Action, Filter, Host, LogContext};
 use crate::decision::Denial;
 use crate::identity::AUTHZ_PROPERTY;
 use crate::redact::Redactor;
 use serde::Deserialize;
-use super::route::Memo;
 use std::rc::Rc;
 
 /// How many distinct authorization decisions keep their compiled redactors per worker.
@@ -76,7 +76,8 @@ impl RedactFilter {
             })?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| Denial::internal("authz_decision_unreadable", "authz property"))?;
-        self.plans.get_or_compile(text, |text| Self::compile(text.as_bytes()))
+        self.plans
+            .get_or_compile(text, |text| Self::compile(text.as_bytes()))
     }
 
     /// Reads an authorization decision and compiles the redactors it asks for.

@@ -4,15 +4,15 @@
 //! restart. How to deploy and push updates: `docs/ecds.md`.
 //!
 //! - `envoy.yaml` is the bootstrap of `portcullis render envoy` (same listener, hold
-//!   filters, routes and cluster) with three changes: each Portcullis filter is a
-//!   `config_discovery` entry reading `<config dir>/<name>.yaml` (the folder watched for
-//!   files moved into it); the routes carry no Portcullis metadata but the request hold
+//!   filters, routes and cluster) with three changes: the one Portcullis filter is a
+//!   `config_discovery` entry reading `<config dir>/portcullis.yaml` (the folder watched
+//!   for files moved into it); the routes carry no Portcullis metadata but the request hold
 //!   marker (`request_hold: "true"` where the buffer filter is on, see
 //!   [`hold::route_metadata`]); and a `node` (ECDS needs a node id and cluster).
-//! - `config/<name>.yaml`, one per filter: a `DiscoveryResponse` (the format Envoy's
-//!   filesystem subscription reads) with one `TypedExtensionConfig` named after the
-//!   filter, holding the whole Wasm configuration: VM, code path, and the filter's JSON
-//!   configuration, pretty-printed. `version_info` is a digest of the resource, shown by
+//! - `config/portcullis.yaml`: a `DiscoveryResponse` (the format Envoy's filesystem
+//!   subscription reads) with one `TypedExtensionConfig` named after the one filter,
+//!   holding the whole Wasm configuration: VM, code path, and the JSON configuration with
+//!   every stage's section, pretty-printed: one push switches every stage atomically. `version_info` is a digest of the resource, shown by
 //!   the admin stat `extension_config_discovery.http_filter.<name>.version_text`.
 //! - The route settings travel with the filter configuration, as the route table keyed by
 //!   route name (see [`Source::filter_json_with_routes`]): one push changes a role's
@@ -47,7 +47,7 @@ pub const NODE: &str = "portcullis-demo";
 const EXTENSION_TYPE: &str = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 const HCM: &str = "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config";
 
-/// The bundle's files: `envoy.yaml`, then `config/<name>.yaml` in chain order.
+/// The bundle's files: `envoy.yaml`, then `config/portcullis.yaml`.
 pub fn render(source: &Source, args: &BundleArgs) -> Result<Vec<BundleFile>, String> {
     let out_dir = args
         .out_dir
@@ -59,18 +59,15 @@ pub fn render(source: &Source, args: &BundleArgs) -> Result<Vec<BundleFile>, Str
     );
     let mut bootstrap = envoy::render(source)?;
     let mut files = Vec::new();
+    let name = envoy::PIPELINE_FILTER;
     for filter in hcm_list(&mut bootstrap, "http_filters")? {
-        let Some(name) = filter["name"].as_str().map(str::to_string) else {
-            continue;
-        };
-        if !source.gateway.filters.contains_key(&name) {
-            continue;
+        if filter["name"].as_str() == Some(name) {
+            files.push(BundleFile {
+                path: format!("{CONFIG_DIR}/{name}.yaml"),
+                documents: vec![discovery_response(source)?],
+            });
+            *filter = discovered(name, &watched);
         }
-        files.push(BundleFile {
-            path: format!("{CONFIG_DIR}/{name}.yaml"),
-            documents: vec![discovery_response(source, &name)?],
-        });
-        *filter = discovered(&name, &watched);
     }
     for route in hcm_list(&mut bootstrap, "route_config/virtual_hosts/0/routes")? {
         if let Value::Object(route) = route {
@@ -140,13 +137,13 @@ pub fn discovered(name: &str, watched: &str) -> Value {
     })
 }
 
-/// Filter `name`'s configuration file: a discovery response with the whole Wasm
-/// configuration as one `TypedExtensionConfig` named after the filter.
-fn discovery_response(source: &Source, name: &str) -> Result<Value, String> {
-    let config = source
-        .filter_json_with_routes(name)
-        .ok_or_else(|| format!("filters.{name}: missing"))?;
-    let text = serde_json::to_string_pretty(&config).map_err(|e| format!("filters.{name}: {e}"))?;
+/// The one filter's configuration file: a discovery response with the whole Wasm
+/// configuration as one `TypedExtensionConfig` named after the filter. Every stage's
+/// section is in it, so one push switches them all at once.
+fn discovery_response(source: &Source) -> Result<Value, String> {
+    let name = envoy::PIPELINE_FILTER;
+    let config = source.pipeline_json(true)?;
+    let text = serde_json::to_string_pretty(&config).map_err(|e| format!("filters: {e}"))?;
     let wasm = envoy::wasm_filter(name, &source.gateway.envoy.wasm_dir, text);
     let resource = json!({
         "@type": EXTENSION_TYPE,

@@ -2,9 +2,9 @@
 //!
 //! - A Lua response hold comes first (see [`hold`]): it keeps response headers back
 //!   until the body is checked, so a failed check answers a clean 502.
-//! - Each filter of `filters` becomes an `envoy.filters.http.wasm` entry, in that order,
-//!   with its JSON configuration (see [`Source::filter_json`]) in a `StringValue`; the
-//!   router ends the chain.
+//! - One `envoy.filters.http.wasm` entry runs every stage (`portcullis.wasm`): its
+//!   configuration has one section per filter of `filters` (see
+//!   [`Source::pipeline_json`]), in a `StringValue`; the router ends the chain.
 //! - Each route forwards to the backend cluster and carries its Portcullis settings as
 //!   route metadata (`filter_metadata.portcullis.{requirement,account,response_accounts,
 //!   shadow}`), leaf strings as the filters read them, plus `request_hold: "true"` on the
@@ -23,6 +23,9 @@ pub const REQUEST_BUFFER_BYTES: u64 = 1024 * 1024;
 
 /// Per-connection buffer limit of the listener and the backend cluster, in bytes.
 pub const BUFFER_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The one filter's name: its HTTP filter, root id, VM id and `.wasm` file.
+pub const PIPELINE_FILTER: &str = "portcullis";
 
 /// The type of an Envoy Wasm HTTP filter's configuration.
 pub const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -65,13 +68,9 @@ pub fn render_with(source: &Source, overrides: &EnvoyOverrides) -> Result<Value,
     };
     let wasm_dir = overrides.wasm_dir.as_deref().unwrap_or(&envoy.wasm_dir);
     let mut http_filters = vec![hold::filter()];
-    for name in source.gateway.filters.keys() {
-        let config = source
-            .filter_json(name)
-            .ok_or_else(|| format!("filters.{name}: missing"))?;
-        let text = serde_json::to_string(&config).map_err(|e| format!("filters.{name}: {e}"))?;
-        http_filters.push(wasm_filter(name, wasm_dir, text));
-    }
+    let config = source.pipeline_json(false)?;
+    let text = serde_json::to_string(&config).map_err(|e| format!("filters: {e}"))?;
+    http_filters.push(wasm_filter(PIPELINE_FILTER, wasm_dir, text));
     http_filters.push(hold::request_filter(REQUEST_BUFFER_BYTES));
     http_filters
         .push(json!({"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}));
