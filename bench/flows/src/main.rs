@@ -1,11 +1,12 @@
 //! The flow probe: where a request's time goes inside the Portcullis chain, without Envoy.
 //!
-//! The five filters are configured exactly as in the repository's `envoy.yaml` (read at
-//! build time) and run on the demo request (GET /accounts/demostore/contracts/123-456 on
-//! acme.localhost, the contract route's metadata, the demo contract as the response)
-//! through `MockHost`, in Envoy's order (requests forward, responses backward). Each
-//! filter's callbacks are timed separately; so are a bare `jsonwebtoken::decode` of the
-//! same RS256 token and a parse + serialise of the demo contract, as floors.
+//! The one filter (`portcullis`, every stage) is configured exactly as in the repository's
+//! `envoy.yaml` (read at build time) and run on the demo request (GET
+//! /accounts/demostore/contracts/123-456 on acme.localhost, the contract route's metadata,
+//! the demo contract as the response) through `MockHost`, callback by callback as Envoy
+//! calls it. Each callback is timed and its host calls counted separately; so are a bare
+//! `jsonwebtoken::decode` of the same RS256 token and a parse + serialise of the demo
+//! contract, as floors.
 //!
 //! Built natively and for wasm32-wasip1 (run under Node's V8) by bench/profile.py, the
 //! same code shows what compiling to wasm costs and which filter pays it.
@@ -15,12 +16,8 @@
 //! profile of the run shows one of them.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use portcullis_core::flow::accounts::AccountsFilter;
-use portcullis_core::flow::authz::AuthzFilter;
-use portcullis_core::flow::jwt::JwtFilter;
 use portcullis_core::flow::mock::MockHost;
-use portcullis_core::flow::redact::RedactFilter;
-use portcullis_core::flow::tenant::TenantFilter;
+use portcullis_core::flow::pipeline::Pipeline;
 use portcullis_core::flow::{Action, Filter, Host, HostError, HostKind};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -38,7 +35,8 @@ const NOW: u64 = 1_700_000_000;
 type Res<T> = Result<T, String>;
 
 struct Setup {
-    filters: Vec<(String, String)>,
+    /// The `portcullis` filter's configuration.
+    config: String,
     route_metadata: Vec<(String, String)>,
 }
 
@@ -46,16 +44,14 @@ fn setup() -> Res<Setup> {
     let config: Value = serde_saphyr::from_str(ENVOY_YAML).map_err(|e| format!("envoy.yaml: {e}"))?;
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
-    let filters = hcm["http_filters"]
+    let config = hcm["http_filters"]
         .as_array()
         .ok_or("envoy.yaml: no http_filters")?
         .iter()
-        .filter_map(|f| {
-            let name = f["name"].as_str()?;
-            let value = f["typed_config"]["config"]["configuration"]["value"].as_str()?;
-            Some((name.to_string(), value.to_string()))
-        })
-        .collect();
+        .find(|f| f["name"] == "portcullis")
+        .and_then(|f| f["typed_config"]["config"]["configuration"]["value"].as_str())
+        .ok_or("envoy.yaml: no `portcullis` filter")?
+        .to_string();
     let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
         .as_array()
         .ok_or("envoy.yaml: no routes")?;
@@ -70,18 +66,9 @@ fn setup() -> Res<Setup> {
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     Ok(Setup {
-        filters,
+        config,
         route_metadata,
     })
-}
-
-fn config<'a>(setup: &'a Setup, name: &str) -> Res<&'a [u8]> {
-    setup
-        .filters
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_bytes())
-        .ok_or_else(|| format!("envoy.yaml has no filter {name}"))
 }
 
 fn token(role: &str) -> Res<String> {
@@ -97,24 +84,8 @@ fn token(role: &str) -> Res<String> {
     jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
 }
 
-struct Chain {
-    jwt: JwtFilter,
-    tenant: TenantFilter,
-    authz: AuthzFilter,
-    redact: RedactFilter,
-    accounts: AccountsFilter,
-}
-
-/// Phases timed, in the order they run.
-const PHASES: &[&str] = &[
-    "jwt (request)",
-    "tenant (request)",
-    "authz (request)",
-    "redact (request)",
-    "accounts (request)",
-    "accounts (response)",
-    "redact (response)",
-];
+/// Phases timed (the filter's callbacks), in the order they run.
+const PHASES: &[&str] = &["request headers", "response headers", "response body"];
 
 /// A `MockHost` that counts the host calls each phase makes (each would be one proxy-wasm
 /// host call in Envoy; `count` is one `increment_metric` once the counter is defined).
@@ -224,20 +195,16 @@ fn request(setup: &Setup, token: &str) -> CountingHost {
     }
 }
 
-/// One request through the chain; adds each phase's nanoseconds to `ns`. Returns the
+/// One request through the filter; adds each phase's nanoseconds to `ns`. Returns the
 /// body the client would receive and the host calls each phase made.
 fn run(
-    chain: &Chain,
+    filter: &Pipeline,
     setup: &Setup,
     token: &str,
     ns: &mut [u128],
 ) -> Res<(Vec<u8>, Vec<BTreeMap<&'static str, usize>>)> {
     let mut host = request(setup, token);
-    let mut jwt = Default::default();
-    let mut tenant = Default::default();
-    let mut authz = Default::default();
-    let mut redact = Default::default();
-    let mut accounts = Default::default();
+    let mut stream = Default::default();
     let step = |i: usize, ns: &mut [u128], f: &mut dyn FnMut() -> Action| -> Res<()> {
         let t = Instant::now();
         let action = f();
@@ -250,29 +217,7 @@ fn run(
     };
     host.phase = 0;
     step(0, ns, &mut || {
-        chain.jwt.on_request_headers(&mut jwt, &mut host, true)
-    })?;
-    host.phase = 1;
-    step(1, ns, &mut || {
-        chain
-            .tenant
-            .on_request_headers(&mut tenant, &mut host, true)
-    })?;
-    host.phase = 2;
-    step(2, ns, &mut || {
-        chain.authz.on_request_headers(&mut authz, &mut host, true)
-    })?;
-    host.phase = 3;
-    step(3, ns, &mut || {
-        chain
-            .redact
-            .on_request_headers(&mut redact, &mut host, true)
-    })?;
-    host.phase = 4;
-    step(4, ns, &mut || {
-        chain
-            .accounts
-            .on_request_headers(&mut accounts, &mut host, true)
+        filter.on_request_headers(&mut stream, &mut host, true)
     })?;
     host.inner.response_headers = vec![
         (":status".into(), "200".into()),
@@ -281,26 +226,13 @@ fn run(
     ];
     host.inner.response_body = CONTRACT.as_bytes().to_vec();
     let size = host.inner.response_body.len();
-    host.phase = 5;
-    step(5, ns, &mut || match chain
-        .accounts
-        .on_response_headers(&mut accounts, &mut host, false)
-    {
-        Action::Continue => chain
-            .accounts
-            .on_response_body(&mut accounts, &mut host, size, true),
-        other => other,
+    host.phase = 1;
+    step(1, ns, &mut || {
+        filter.on_response_headers(&mut stream, &mut host, false)
     })?;
-    let size = host.inner.response_body.len();
-    host.phase = 6;
-    step(6, ns, &mut || match chain
-        .redact
-        .on_response_headers(&mut redact, &mut host, false)
-    {
-        Action::Continue => chain
-            .redact
-            .on_response_body(&mut redact, &mut host, size, true),
-        other => other,
+    host.phase = 2;
+    step(2, ns, &mut || {
+        filter.on_response_body(&mut stream, &mut host, size, true)
     })?;
     if let Some(sent) = &host.inner.sent {
         return Err(format!(
@@ -336,19 +268,19 @@ fn time_us(iterations: usize, batches: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn scenario(
-    chain: &Chain,
+    chain: &Pipeline,
     setup: &Setup,
     token: &str,
     iterations: usize,
     batches: usize,
 ) -> Res<Value> {
-    let (body, calls) = run(chain, setup, token, &mut [0; 7])?;
+    let (body, calls) = run(chain, setup, token, &mut [0; PHASES.len()])?;
     for _ in 0..iterations / 10 + 1 {
-        run(chain, setup, token, &mut [0; 7])?;
+        run(chain, setup, token, &mut [0; PHASES.len()])?;
     }
     let mut per_batch: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
     for _ in 0..batches {
-        let mut ns = [0u128; 7];
+        let mut ns = [0u128; PHASES.len()];
         for _ in 0..iterations {
             run(chain, setup, token, &mut ns)?;
         }
@@ -390,13 +322,7 @@ fn real_main() -> Res<()> {
     }
     let batches = 5;
     let setup = setup()?;
-    let chain = Chain {
-        jwt: JwtFilter::from_json(config(&setup, "portcullis_jwt")?)?,
-        tenant: TenantFilter::from_json(config(&setup, "portcullis_tenant")?)?,
-        authz: AuthzFilter::from_json(config(&setup, "portcullis_authz")?)?,
-        redact: RedactFilter::from_json(config(&setup, "portcullis_redact")?)?,
-        accounts: AccountsFilter::from_json(config(&setup, "portcullis_accounts")?)?,
-    };
+    let chain = Pipeline::from_json(setup.config.as_bytes())?;
     let fin = token("FINANCEIRO")?;
     let demo = token("ATENDIMENTO")?;
 
