@@ -303,9 +303,9 @@ def raw_backend():
 
 @pytest.fixture(scope="module")
 def raw_gw(backend, raw_backend):
-    """The demo with a copy of its rendered stockout route at RAW_STOCKOUT, to a raw
-    backend that decodes chunked bodies, and the authorization filter's request body limit
-    lowered to RAW_LIMIT."""
+    """The demo with a copy of its rendered stockout route (and its route-table entry) at
+    RAW_STOCKOUT, to a raw backend that decodes chunked bodies, and the authorization
+    stage's request body limit lowered to RAW_LIMIT."""
     config = load_repo_config(backend.port)
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
@@ -318,6 +318,8 @@ def raw_gw(backend, raw_backend):
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": raw_backend.port}}}}]}]},
     })
     set_stage_config(config, "authz", dict(stage_config(config, "authz"), max_request_body_bytes=RAW_LIMIT))
+    table = stage_config(config, "routes")
+    set_stage_config(config, "routes", dict(table, **{"raw-stockout": table["stockout"]}))
     with Envoy(config, name="override-raw") as envoy:
         yield envoy
 

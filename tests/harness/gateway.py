@@ -202,7 +202,8 @@ def one_filter(filters):
 
 
 def stage_config(config, stage):
-    """Stage `stage`'s section of the `portcullis` filter in bootstrap `config`."""
+    """Stage `stage`'s section of the `portcullis` filter in bootstrap `config` (or its
+    route table: `stage_config(config, "routes")`)."""
     return json.loads(_wasm_configuration(_pipeline_entry(config))["value"])[stage]
 
 

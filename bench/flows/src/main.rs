@@ -41,7 +41,8 @@ struct Setup {
 }
 
 fn setup() -> Res<Setup> {
-    let config: Value = serde_saphyr::from_str(ENVOY_YAML).map_err(|e| format!("envoy.yaml: {e}"))?;
+    let config: Value =
+        serde_saphyr::from_str(ENVOY_YAML).map_err(|e| format!("envoy.yaml: {e}"))?;
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     let config = hcm["http_filters"]
@@ -59,12 +60,16 @@ fn setup() -> Res<Setup> {
         .iter()
         .find(|r| r["name"] == "contract")
         .ok_or("envoy.yaml: no route `contract`")?;
+    // The route's settings are in the filter's route table; what metadata the route
+    // still carries (the request hold's marker) is given as Envoy gives it.
     let route_metadata = contract["metadata"]["filter_metadata"]["portcullis"]
         .as_object()
-        .ok_or("envoy.yaml: route `contract` has no portcullis metadata")?
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect();
+        .map(|meta| {
+            meta.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Setup {
         config,
         route_metadata,

@@ -284,42 +284,34 @@ impl Source {
         Some(config)
     }
 
-    /// [`Source::filter_json`] plus, for the [`ROUTE_TABLE_FILTERS`], `routes`: every
-    /// route's settings keyed by route name, in `gateway.yaml` order (routes declaring
-    /// nothing are left out). For deployments where the route settings travel with the
-    /// filter configuration rather than on the routes (ECDS): one push changes both.
-    pub fn filter_json_with_routes(&self, name: &str) -> Option<Value> {
-        let mut config = self.filter_json(name)?;
-        if let (true, Value::Object(map)) = (ROUTE_TABLE_FILTERS.contains(&name), &mut config) {
-            let table: Map<String, Value> = self
-                .gateway
-                .routes
-                .iter()
-                .filter_map(|spec| Some((spec.name.clone(), spec.table_entry()?)))
-                .collect();
-            map.insert("routes".into(), Value::Object(table));
-        }
-        Some(config)
+    /// Every route's settings keyed by route name, in `gateway.yaml` order (routes
+    /// declaring nothing are left out).
+    pub fn route_table(&self) -> Value {
+        let table: Map<String, Value> = self
+            .gateway
+            .routes
+            .iter()
+            .filter_map(|spec| Some((spec.name.clone(), spec.table_entry()?)))
+            .collect();
+        Value::Object(table)
     }
 
     /// The one filter's (`portcullis`) configuration: each filter of `filters` becomes
     /// the stage section of its name without the `portcullis_` prefix (`jwt`, `tenant`,
-    /// `authz`, `redact`, `accounts`), with [`Source::filter_json`]'s content, or with
-    /// [`Source::filter_json_with_routes`]'s when `with_routes` (ECDS).
-    pub fn pipeline_json(&self, with_routes: bool) -> Result<Value, String> {
+    /// `authz`, `redact`, `accounts`), with [`Source::filter_json`]'s content, and then
+    /// `routes`: the [`Source::route_table`], given once for every stage that reads one.
+    pub fn pipeline_json(&self) -> Result<Value, String> {
         let mut sections = Map::new();
         for name in self.gateway.filters.keys() {
             let stage = name
                 .strip_prefix("portcullis_")
                 .ok_or_else(|| format!("filters.{name}: not a Portcullis filter"))?;
-            let config = if with_routes {
-                self.filter_json_with_routes(name)
-            } else {
-                self.filter_json(name)
-            };
-            let config = config.ok_or_else(|| format!("filters.{name}: missing"))?;
+            let config = self
+                .filter_json(name)
+                .ok_or_else(|| format!("filters.{name}: missing"))?;
             sections.insert(stage.to_string(), config);
         }
+        sections.insert("routes".into(), self.route_table());
         Ok(Value::Object(sections))
     }
 

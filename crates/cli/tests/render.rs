@@ -55,7 +55,10 @@ fn one_filter_runs_every_stage_between_the_holds_and_the_router_ends_the_chain()
     let value = &hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"];
     let json: serde_json::Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
     let stages: Vec<&String> = json.as_object().unwrap().keys().collect();
-    assert_eq!(stages, ["jwt", "tenant", "authz", "redact", "accounts"]);
+    assert_eq!(
+        stages,
+        ["jwt", "tenant", "authz", "redact", "accounts", "routes"]
+    );
 }
 
 #[test]
@@ -100,7 +103,7 @@ fn response_hold_is_disabled_only_where_no_response_can_be_checked() {
 }
 
 #[test]
-fn routes_carry_their_settings_as_portcullis_metadata() {
+fn route_settings_are_in_the_filters_route_table_not_on_the_routes() {
     let config = rendered();
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
@@ -112,13 +115,17 @@ fn routes_carry_their_settings_as_portcullis_metadata() {
         contract["match"]["safe_regex"]["regex"],
         "^/accounts/[^/]+/contracts/[^/]+$"
     );
-    let metadata = &contract["metadata"]["filter_metadata"]["portcullis"];
-    assert_eq!(metadata["requirement"], "GET: contract:one:read");
+    assert!(contract["metadata"].is_null(), "{:?}", contract["metadata"]);
+    let value = &hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"];
+    let json: serde_json::Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
     assert_eq!(
-        metadata["account"],
-        "path:/accounts/{account}/contracts/{id}"
+        json["routes"]["contract"],
+        serde_json::json!({
+            "requirement": "GET: contract:one:read",
+            "account": "path:/accounts/{account}/contracts/{id}",
+            "response_accounts": "block: contractOwner",
+        })
     );
-    assert_eq!(metadata["response_accounts"], "block: contractOwner");
 }
 
 #[test]

@@ -256,3 +256,41 @@ fn a_request_that_waited_for_the_keys_goes_on_once_every_stage_passed() {
     assert!(host.sent.is_none());
     assert!(!filter.is_waiting(&stream));
 }
+
+#[test]
+fn client_sent_identity_headers_are_replaced_by_the_verified_ones() {
+    let filter = pipeline();
+    let path = "/accounts/demostore/contracts/123-456";
+    let mut host = with_token(request("contract", "GET", path), &[])
+        .with_header("x-portcullis-subject", "admin")
+        .with_header("x-portcullis-tenant", "crontech")
+        .with_header("x-portcullis-accounts", "qa");
+    assert_eq!(run(&filter, &mut host, CONTRACT), Action::Continue);
+    let copies = |name: &str| {
+        host.request_headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .count()
+    };
+    assert_eq!(copies("x-portcullis-subject"), 1);
+    assert_eq!(host.upstream_header("x-portcullis-subject"), Some("u1"));
+    assert_eq!(host.upstream_header("x-portcullis-tenant"), Some("acme"));
+    assert_eq!(
+        host.upstream_header("x-portcullis-accounts"),
+        Some("demostore")
+    );
+}
+
+#[test]
+fn a_header_write_the_gateway_refuses_denies_with_500_and_nothing_goes_on() {
+    let filter = pipeline();
+    let path = "/accounts/demostore/contracts/123-456";
+    let mut host = with_token(request("contract", "GET", path), &[]);
+    host.failing.push("set_map_value");
+    let mut stream = Default::default();
+    assert_eq!(
+        filter.on_request_headers(&mut stream, &mut host, true),
+        Action::Pause
+    );
+    assert_eq!(sent_reason(&host), (500, "host_error".to_string()));
+}

@@ -19,7 +19,8 @@ use super::jwt::{JwtFilter, JwtStream};
 use super::redact::{RedactFilter, RedactStream};
 use super::stage_host::{StageHost, Written};
 use super::tenant::TenantFilter;
-use super::{Action, Background, CalloutResponse, Filter, Host};
+use super::{deny, Action, Background, CalloutResponse, Filter, Host, LogContext};
+use crate::decision::Denial;
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::SystemTime;
@@ -39,6 +40,9 @@ pub struct PipelineConfig {
     pub redact: Option<Value>,
     /// The accounts stage (`flow::accounts`).
     pub accounts: Option<Value>,
+    /// The route table (route name to settings), given once for every stage that reads
+    /// one (`jwt`, `tenant`, `authz`, `accounts`); a section may not carry its own.
+    pub routes: Option<Value>,
 }
 
 /// How many stages there are, in request order.
@@ -72,14 +76,29 @@ pub struct PipelineStream {
     written: Written,
 }
 
-/// Compiles one section with its stage's own parser; the error names the section.
+/// Compiles one section with its stage's own parser, with the route table put in when
+/// the stage reads one; the error names the section.
 fn section<F>(
     name: &str,
     raw: Option<&Value>,
+    routes: Option<&Value>,
     compile: fn(&[u8]) -> Result<F, String>,
 ) -> Result<Option<F>, String> {
-    raw.map(|raw| compile(raw.to_string().as_bytes()).map_err(|e| format!("{name}: {e}")))
-        .transpose()
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let mut config = raw.clone();
+    if let (Some(routes), Value::Object(map)) = (routes, &mut config) {
+        if map.contains_key("routes") {
+            return Err(format!(
+                "{name}.routes: the route table is given once, as the top-level `routes`"
+            ));
+        }
+        map.insert("routes".into(), routes.clone());
+    }
+    compile(config.to_string().as_bytes())
+        .map(Some)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 impl Pipeline {
@@ -87,14 +106,31 @@ impl Pipeline {
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         let config: PipelineConfig =
             serde_json::from_slice(bytes).map_err(|e| format!("invalid configuration: {e}"))?;
+        let routes = config.routes.as_ref();
         let pipeline = Pipeline {
-            jwt: section("jwt", config.jwt.as_ref(), JwtFilter::from_json)?,
-            tenant: section("tenant", config.tenant.as_ref(), TenantFilter::from_json)?,
-            authz: section("authz", config.authz.as_ref(), AuthzFilter::from_json)?,
-            redact: section("redact", config.redact.as_ref(), RedactFilter::from_json)?,
+            jwt: section("jwt", config.jwt.as_ref(), routes, JwtFilter::from_json)?,
+            tenant: section(
+                "tenant",
+                config.tenant.as_ref(),
+                routes,
+                TenantFilter::from_json,
+            )?,
+            authz: section(
+                "authz",
+                config.authz.as_ref(),
+                routes,
+                AuthzFilter::from_json,
+            )?,
+            redact: section(
+                "redact",
+                config.redact.as_ref(),
+                None,
+                RedactFilter::from_json,
+            )?,
             accounts: section(
                 "accounts",
                 config.accounts.as_ref(),
+                routes,
                 AccountsFilter::from_json,
             )?,
         };
@@ -206,13 +242,7 @@ impl Filter for Pipeline {
         end_of_stream: bool,
     ) -> Action {
         s.headers_end = end_of_stream;
-        let mut written = std::mem::take(&mut s.written);
-        let action = {
-            let mut host = StageHost::new(host, &mut written);
-            self.request_headers_from(0, s, &mut host)
-        };
-        s.written = written;
-        action
+        self.callback(s, host, |p, s, host| p.request_headers_from(0, s, host))
     }
 
     fn on_request_body(
@@ -222,10 +252,8 @@ impl Filter for Pipeline {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
-        let mut written = std::mem::take(&mut s.written);
-        let action = {
-            let mut host = StageHost::new(host, &mut written);
-            let action = self.request_body(s, &mut host, body_size, end_of_stream);
+        self.callback(s, host, |p, s, host| {
+            let action = p.request_body(s, host, body_size, end_of_stream);
             if action == Action::Continue && s.held_at < STAGES {
                 // A stage still holds the headers: the body waits with them, for the
                 // stages after it to see once the request resumes.
@@ -234,9 +262,7 @@ impl Filter for Pipeline {
             } else {
                 action
             }
-        };
-        s.written = written;
-        action
+        })
     }
 
     fn on_response_headers(
@@ -290,22 +316,18 @@ impl Filter for Pipeline {
         if s.held_at != 0 {
             return Action::Continue;
         }
-        let mut written = std::mem::take(&mut s.written);
-        let action = {
-            let mut host = StageHost::new(host, &mut written);
-            let resumed = jwt.on_resume(&mut s.jwt, &mut host) == Action::Continue
-                && self.request_headers_from(1, s, &mut host) == Action::Continue;
+        self.callback(s, host, |p, s, host| {
+            let resumed = jwt.on_resume(&mut s.jwt, host) == Action::Continue
+                && p.request_headers_from(1, s, host) == Action::Continue;
             if !resumed {
                 // Still waiting (the body stays remembered), or answered.
                 Action::Pause
             } else if let Some((size, end)) = s.body_meanwhile.take() {
-                self.request_body(s, &mut host, size, end)
+                p.request_body(s, host, size, end)
             } else {
                 Action::Continue
             }
-        };
-        s.written = written;
-        action
+        })
     }
 }
 
@@ -313,18 +335,37 @@ impl Pipeline {
     /// A response callback through the stages in reverse order, stopping at the first
     /// that holds the response (or answers it).
     fn response(&self, s: &mut PipelineStream, host: &mut dyn Host, call: StageCall) -> Action {
-        let mut written = std::mem::take(&mut s.written);
-        let mut action = Action::Continue;
-        {
-            let mut host = StageHost::new(host, &mut written);
+        self.callback(s, host, |p, s, host| {
             for i in (0..STAGES).rev() {
-                if self.stage(i, s, &mut host, call) == Some(Action::Pause) {
-                    action = Action::Pause;
-                    break;
+                if p.stage(i, s, host, call) == Some(Action::Pause) {
+                    return Action::Pause;
                 }
             }
-        }
+            Action::Continue
+        })
+    }
+
+    /// Runs `run` over one [`StageHost`] for this callback, then writes the header
+    /// changes the stages made; if that fails, the request is refused (500).
+    fn callback(
+        &self,
+        s: &mut PipelineStream,
+        host: &mut dyn Host,
+        run: impl FnOnce(&Self, &mut PipelineStream, &mut dyn Host) -> Action,
+    ) -> Action {
+        let mut written = std::mem::take(&mut s.written);
+        let mut stage_host = StageHost::new(host, &mut written);
+        let action = run(self, s, &mut stage_host);
+        let flushed = stage_host.flush();
+        drop(stage_host);
         s.written = written;
-        action
+        match flushed {
+            Ok(()) => action,
+            Err(err) => {
+                let denial = Denial::internal("host_error", err.to_string());
+                let log = LogContext::from_host(host);
+                deny(host, self.name(), &denial, &log)
+            }
+        }
     }
 }

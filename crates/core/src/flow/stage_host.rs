@@ -6,6 +6,11 @@
 //! the identity the token stage set. Here:
 //! - the request (or response) header map is read once, on the first header lookup, and
 //!   kept in step with the stages' own header changes;
+//! - header changes are written once, when the callback ends ([`StageHost::flush`]): the
+//!   last change of each name, and only if it changes something (removing a header the
+//!   request does not carry costs nothing). Envoy clears its route cache on every header
+//!   write, so this also saves route matching. Before a local reply they are written
+//!   first, so the reply sees them;
 //! - each property is read once; a property a stage sets is kept for the rest of the
 //!   request (in [`Written`], which the pipeline keeps in its stream) and also written to
 //!   the gateway, so filters after this one (and the access log) still see it;
@@ -25,13 +30,26 @@ type Read = RefCell<Vec<(Vec<String>, Option<Vec<u8>>)>>;
 /// A header map read once, then kept in step with the writes made through this host.
 type Headers = RefCell<Option<Vec<(String, String)>>>;
 
+/// Header writes not yet made, by lower-case name, in order; `None` removes.
+type Pending = Vec<(String, Option<String>)>;
+
+/// One side's headers: the map as read, the map with this callback's changes, and the
+/// changes still to write.
+#[derive(Default)]
+struct Side {
+    read: Headers,
+    current: Headers,
+    pending: Pending,
+}
+
 /// A [`Host`] over the gateway's, for one callback of the pipeline.
 pub struct StageHost<'a> {
     inner: &'a mut dyn Host,
     written: &'a mut Written,
     read: Read,
-    request: Headers,
-    response: Headers,
+    request: Side,
+    response: Side,
+    answered: bool,
 }
 
 impl<'a> StageHost<'a> {
@@ -42,54 +60,118 @@ impl<'a> StageHost<'a> {
             inner,
             written,
             read: RefCell::new(Vec::new()),
-            request: RefCell::new(None),
-            response: RefCell::new(None),
+            request: Side::default(),
+            response: Side::default(),
+            answered: false,
         }
     }
+
+    /// Writes the header changes the stages made in this callback, unless a local reply
+    /// went out (the request goes nowhere then). The pipeline calls it as the callback
+    /// ends; an error is a deny.
+    pub fn flush(&mut self) -> Result<(), HostError> {
+        if self.answered {
+            return Ok(());
+        }
+        self.flush_request()?;
+        self.flush_response()
+    }
+
+    fn flush_request(&mut self) -> Result<(), HostError> {
+        for (name, value) in changes(&mut self.request) {
+            self.inner.set_request_header(&name, value.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn flush_response(&mut self) -> Result<(), HostError> {
+        for (name, value) in changes(&mut self.response) {
+            self.inner.set_response_header(&name, value.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+/// The pending writes of `side` that change its headers as read (taken out of it).
+fn changes(side: &mut Side) -> Pending {
+    let pending = std::mem::take(&mut side.pending);
+    let read = side.read.borrow();
+    pending
+        .into_iter()
+        .filter(|(name, value)| {
+            let Some(map) = read.as_ref() else {
+                return true;
+            };
+            let mut copies = map.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+            match value {
+                None => copies.next().is_some(),
+                Some(value) => {
+                    let first = copies.next();
+                    !(first.is_some_and(|(_, v)| v == value) && copies.next().is_none())
+                }
+            }
+        })
+        .collect()
 }
 
 fn same_path(stored: &[String], path: &[&str]) -> bool {
     stored.len() == path.len() && stored.iter().zip(path).all(|(a, b)| a == b)
 }
 
-/// The map, read from the gateway with `read` on first use.
-fn headers(
-    cache: &Headers,
+/// Reads the map from the gateway with `read` on first use.
+fn load(
+    side: &Side,
     read: impl FnOnce() -> Result<Vec<(String, String)>, HostError>,
-) -> Result<Vec<(String, String)>, HostError> {
-    if let Some(map) = cache.borrow().as_ref() {
-        return Ok(map.clone());
+) -> Result<(), HostError> {
+    if side.current.borrow().is_none() {
+        let map = read()?;
+        *side.read.borrow_mut() = Some(map.clone());
+        *side.current.borrow_mut() = Some(map);
     }
-    let map = read()?;
-    *cache.borrow_mut() = Some(map.clone());
-    Ok(map)
+    Ok(())
 }
 
-/// The first value of `name` (lower case), as the gateways answer a single lookup.
+/// The map with this callback's changes.
+fn headers(
+    side: &Side,
+    read: impl FnOnce() -> Result<Vec<(String, String)>, HostError>,
+) -> Result<Vec<(String, String)>, HostError> {
+    load(side, read)?;
+    Ok(side.current.borrow().clone().unwrap_or_default())
+}
+
+/// The first value of `name`, as the gateways answer a single lookup.
 fn lookup(
-    cache: &Headers,
+    side: &Side,
     name: &str,
     read: impl FnOnce() -> Result<Vec<(String, String)>, HostError>,
 ) -> Result<Option<String>, HostError> {
-    if cache.borrow().is_none() {
-        let map = read()?;
-        *cache.borrow_mut() = Some(map);
-    }
-    Ok(cache.borrow().as_ref().and_then(|map| {
+    load(side, read)?;
+    Ok(side.current.borrow().as_ref().and_then(|map| {
         map.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     }))
 }
 
-/// Mirrors a header write in the cached map (a set replaces every copy).
-fn mirror(cache: &Headers, name: &str, value: Option<&str>) {
-    if let Some(map) = cache.borrow_mut().as_mut() {
-        map.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+/// Records a header write: the map shows it at once, the gateway gets it at the flush.
+fn write(
+    side: &mut Side,
+    name: &str,
+    value: Option<&str>,
+    read: impl FnOnce() -> Result<Vec<(String, String)>, HostError>,
+) -> Result<(), HostError> {
+    load(side, read)?;
+    let name = name.to_ascii_lowercase();
+    if let Some(map) = side.current.borrow_mut().as_mut() {
+        map.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
         if let Some(value) = value {
-            map.push((name.to_ascii_lowercase(), value.to_string()));
+            map.push((name.clone(), value.to_string()));
         }
     }
+    side.pending.retain(|(k, _)| *k != name);
+    side.pending.push((name, value.map(str::to_string)));
+    Ok(())
 }
 
 impl Host for StageHost<'_> {
@@ -106,9 +188,8 @@ impl Host for StageHost<'_> {
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
-        self.inner.set_request_header(name, value)?;
-        mirror(&self.request, name, value);
-        Ok(())
+        let inner = &*self.inner;
+        write(&mut self.request, name, value, || inner.request_headers())
     }
 
     fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
@@ -120,9 +201,8 @@ impl Host for StageHost<'_> {
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> Result<(), HostError> {
-        self.inner.set_response_header(name, value)?;
-        mirror(&self.response, name, value);
-        Ok(())
+        let inner = &*self.inner;
+        write(&mut self.response, name, value, || inner.response_headers())
     }
 
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
@@ -165,6 +245,10 @@ impl Host for StageHost<'_> {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<(), HostError> {
+        // On Kong a reply after the response headers is built from them: the changes the
+        // stages made to them go first.
+        self.flush_response()?;
+        self.answered = true;
         self.inner.send_response(status, headers, body)
     }
 

@@ -12,11 +12,12 @@
 //! - `config/portcullis.yaml`: a `DiscoveryResponse` (the format Envoy's filesystem
 //!   subscription reads) with one `TypedExtensionConfig` named after the one filter,
 //!   holding the whole Wasm configuration: VM, code path, and the JSON configuration with
-//!   every stage's section, pretty-printed: one push switches every stage atomically. `version_info` is a digest of the resource, shown by
-//!   the admin stat `extension_config_discovery.http_filter.<name>.version_text`.
+//!   every stage's section and the route table, pretty-printed: one push switches every
+//!   stage atomically. `version_info` is a digest of the resource, shown by the admin
+//!   stat `extension_config_discovery.http_filter.<name>.version_text`.
 //! - The route settings travel with the filter configuration, as the route table keyed by
-//!   route name (see [`Source::filter_json_with_routes`]): one push changes a role's
-//!   grants or a route's requirement together, and there is no second copy on the routes
+//!   route name (see [`Source::route_table`]), as in `envoy.yaml`: one push changes a
+//!   role's grants or a route's requirement together, and there is no second copy on the routes
 //!   that could disagree (a filter prefers its table but falls back to route metadata,
 //!   so stale metadata would decide for a route removed from the table). What stays in
 //!   the bootstrap: route names and matches, and the hold filters' per-route switches
@@ -142,7 +143,7 @@ pub fn discovered(name: &str, watched: &str) -> Value {
 /// section is in it, so one push switches them all at once.
 fn discovery_response(source: &Source) -> Result<Value, String> {
     let name = envoy::PIPELINE_FILTER;
-    let config = source.pipeline_json(true)?;
+    let config = source.pipeline_json()?;
     let text = serde_json::to_string_pretty(&config).map_err(|e| format!("filters: {e}"))?;
     let wasm = envoy::wasm_filter(name, &source.gateway.envoy.wasm_dir, text);
     let resource = json!({

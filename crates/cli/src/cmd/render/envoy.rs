@@ -3,12 +3,14 @@
 //! - A Lua response hold comes first (see [`hold`]): it keeps response headers back
 //!   until the body is checked, so a failed check answers a clean 502.
 //! - One `envoy.filters.http.wasm` entry runs every stage (`portcullis.wasm`): its
-//!   configuration has one section per filter of `filters` (see
-//!   [`Source::pipeline_json`]), in a `StringValue`; the router ends the chain.
-//! - Each route forwards to the backend cluster and carries its Portcullis settings as
-//!   route metadata (`filter_metadata.portcullis.{requirement,account,response_accounts,
-//!   shadow}`), leaf strings as the filters read them, plus `request_hold: "true"` on the
-//!   routes where the request hold (the buffer filter) is on (see [`hold::route_metadata`]).
+//!   configuration has one section per filter of `filters` and one `routes` table keyed
+//!   by route name (see [`Source::pipeline_json`]), in a `StringValue`; the router ends
+//!   the chain. The filter finds a route's settings by the route's name, one host call;
+//!   Portcullis route metadata (`filter_metadata.portcullis.*`) is only a fallback, for
+//!   routes added outside `gateway.yaml`.
+//! - Each route forwards to the backend cluster; its only Portcullis metadata is
+//!   `request_hold: "true"` on the routes where the request hold (the buffer filter) is on
+//!   (see [`hold::route_metadata`]): that is the bootstrap's to say.
 //! - The connection manager routes on a normalised path (`normalize_path`,
 //!   `merge_slashes`) and refuses encoded slashes; the listener and the backend cluster
 //!   buffer up to 8 MiB per connection (bodies the filters check are buffered whole).
@@ -68,7 +70,7 @@ pub fn render_with(source: &Source, overrides: &EnvoyOverrides) -> Result<Value,
     };
     let wasm_dir = overrides.wasm_dir.as_deref().unwrap_or(&envoy.wasm_dir);
     let mut http_filters = vec![hold::filter()];
-    let config = source.pipeline_json(false)?;
+    let config = source.pipeline_json()?;
     let text = serde_json::to_string(&config).map_err(|e| format!("filters: {e}"))?;
     http_filters.push(wasm_filter(PIPELINE_FILTER, wasm_dir, text));
     http_filters.push(hold::request_filter(REQUEST_BUFFER_BYTES));
@@ -223,6 +225,7 @@ fn route(spec: &RouteSpec) -> Value {
     }
     let metadata: Map<String, Value> = hold::route_metadata(spec)
         .into_iter()
+        .filter(|(key, _)| *key == hold::REQUEST_HOLD_KEY)
         .map(|(key, value)| (key.to_string(), Value::String(value)))
         .collect();
     if !metadata.is_empty() {
